@@ -1,0 +1,110 @@
+"""Async engine and session scope. SQLite (WAL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.logs import log_event
+
+ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+
+
+class DatabaseNotReady(Exception):
+    """The database is unreachable or not migrated to the code's revision."""
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL lets readers run beside the one writer; NORMAL is durable across process crashes.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction: commit at the boundary, roll back on error."""
+    async with factory() as session, session.begin():
+        yield session
+
+
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    if head is None:
+        raise DatabaseNotReady("no migrations found")
+    return head
+
+
+async def check_migrated(engine: AsyncEngine) -> None:
+    """Raise DatabaseNotReady unless the schema is at the migrations' head."""
+    try:
+        async with engine.connect() as conn:
+            exists = await conn.run_sync(lambda c: sa.inspect(c).has_table("alembic_version"))
+            current = (
+                (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+                if exists
+                else None
+            )
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
+        raise DatabaseNotReady(f"database unreachable: {type(exc).__name__}") from exc
+    head = head_revision()
+    if current != head:
+        raise DatabaseNotReady(
+            f"database schema is at {current or 'nothing'}, code needs {head}: "
+            "run `wecom-warden migrate` first"
+        )
+
+
+def run_migrations(url: str) -> None:
+    """Upgrade the database at `url` to head (synchronous; alembic's env runs the async engine)."""
+    from alembic.config import Config
+
+    from alembic import command
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.attributes["database_url"] = url
+    command.upgrade(cfg, "head")
+    log_event("db.migrated", revision=head_revision())
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()

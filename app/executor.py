@@ -1,0 +1,232 @@
+"""The executor: the only code that writes to WeCom. Actions are outbox rows with an idempotency key.
+
+`plan_action` records what should happen (once per key) and queues an `execute_action` job; the
+executor performs it, records WeCom's answer (errcode, msgid) or, in dry-run, what it would have
+called. An action is never performed twice: a re-run finds it finished, and one that died while
+calling WeCom is repeated only where repeating is harmless (removal, recall); a send or card
+update whose fate is unknown is marked `unknown` for a human instead of being sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import insert_ignoring_conflicts, session_scope
+from app.jobs import ClaimedJob, JobKind, enqueue
+from app.logs import log_event
+from app.models import Action, ActionKind, ActionStatus, utcnow
+from app.wecom.client import WeComClient, WeComError, WeComTransportError
+from app.wecom.codes import Endpoint, ErrCode
+
+ACTION_TABLE: sa.Table = Action.__table__  # type: ignore[attr-defined]
+
+# Repeating these has the same effect as doing them once. (Not card updates: their
+# response_code works once, so a repeat would fail and hide that the first one worked.)
+IDEMPOTENT_KINDS = frozenset({ActionKind.REMOVE_MEMBER, ActionKind.RECALL_MESSAGE})
+
+ENDPOINT_OF = {
+    ActionKind.REMOVE_MEMBER: Endpoint.APPCHAT_UPDATE,
+    ActionKind.SEND_GROUP_MESSAGE: Endpoint.APPCHAT_SEND,
+    ActionKind.SEND_ROBOT_MESSAGE: Endpoint.WEBHOOK_SEND,
+    ActionKind.SEND_PRIVATE_MESSAGE: Endpoint.MESSAGE_SEND,
+    ActionKind.RECALL_MESSAGE: Endpoint.MESSAGE_RECALL,
+    ActionKind.UPDATE_TEMPLATE_CARD: Endpoint.UPDATE_TEMPLATE_CARD,
+}
+
+# Params each kind needs (checked when planned, so a bad action never reaches the queue).
+REQUIRED_PARAMS: dict[ActionKind, tuple[str, ...]] = {
+    ActionKind.REMOVE_MEMBER: ("chatid", "userids"),
+    ActionKind.SEND_GROUP_MESSAGE: ("chatid", "msgtype", "body"),
+    ActionKind.SEND_ROBOT_MESSAGE: ("chatid", "payload"),
+    ActionKind.SEND_PRIVATE_MESSAGE: ("touser", "msgtype", "body"),
+    ActionKind.RECALL_MESSAGE: ("msgid",),
+    ActionKind.UPDATE_TEMPLATE_CARD: ("userids", "response_code", "card"),
+}
+
+RobotKeyLookup = Callable[[str], str | None]
+
+
+class ActionRejected(ValueError):
+    """An action that cannot be planned as given (unknown kind, missing params)."""
+
+
+async def plan_action(
+    session: AsyncSession,
+    *,
+    kind: ActionKind,
+    params: dict[str, Any],
+    idempotency_key: str,
+    reason: str,
+    requested_by: str = "system",
+    job_max_attempts: int = 8,
+    due_at: datetime | None = None,
+) -> tuple[int, bool]:
+    """Record an action and queue its execution. Returns (action id, True if newly planned)."""
+    missing = [p for p in REQUIRED_PARAMS[kind] if p not in params]
+    if missing:
+        raise ActionRejected(f"{kind.value} needs {', '.join(missing)}")
+    stmt = insert_ignoring_conflicts(session, ACTION_TABLE).returning(ACTION_TABLE.c.id)
+    row = (
+        await session.execute(
+            stmt,
+            {
+                "idempotency_key": idempotency_key,
+                "kind": kind.value,
+                "params": params,
+                "reason": reason,
+                "requested_by": requested_by,
+                "status": ActionStatus.PLANNED.value,
+                "attempts": 0,
+                "created_at": utcnow(),
+            },
+        )
+    ).first()
+    if row is None:
+        existing = await session.scalar(
+            sa.select(ACTION_TABLE.c.id).where(ACTION_TABLE.c.idempotency_key == idempotency_key)
+        )
+        return int(existing or 0), False
+    action_id = int(row[0])
+    await enqueue(session, JobKind.EXECUTE_ACTION, {"action_id": action_id},
+                  max_attempts=job_max_attempts, due_at=due_at)
+    return action_id, True
+
+
+class Executor:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: WeComClient,
+        *,
+        dry_run: bool,
+        robot_key_for: RobotKeyLookup,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._dry_run = dry_run
+        self._robot_key_for = robot_key_for
+
+    async def run_job(self, job: ClaimedJob) -> None:
+        await self.execute(int(job.payload["action_id"]))
+
+    async def execute(self, action_id: int) -> str:
+        """Perform one action at most once; return its final (or current) status."""
+        claimed = await self._start(action_id)
+        if isinstance(claimed, str):
+            return claimed
+        kind, params = claimed
+        endpoint = ENDPOINT_OF[kind].value
+        if self._dry_run:
+            return await self._finish(action_id, ActionStatus.DRY_RUN, endpoint=endpoint,
+                                      result={"would_call": endpoint})
+        try:
+            answer = await self._call(kind, params)
+        except WeComTransportError as exc:
+            await self._release(action_id, exc)
+            raise  # the job retries with backoff
+        except WeComError as exc:
+            if exc.errcode in ErrCode.RETRYABLE:
+                await self._release(action_id, exc)
+                raise
+            return await self._finish(action_id, ActionStatus.FAILED, endpoint=endpoint,
+                                      errcode=exc.errcode, errmsg=exc.errmsg)
+        return await self._finish(action_id, ActionStatus.DONE, endpoint=endpoint, errcode=0,
+                                  msgid=str(answer.get("msgid") or "") or None, result=answer)
+
+    async def _start(self, action_id: int) -> tuple[ActionKind, dict[str, Any]] | str:
+        """Move PLANNED → EXECUTING; or say why not (finished, or died mid-call)."""
+        c = ACTION_TABLE.c
+        async with session_scope(self._sessions) as session:
+            row = (
+                await session.execute(
+                    sa.update(ACTION_TABLE)
+                    .where(c.id == action_id, c.status == ActionStatus.PLANNED)
+                    .values(status=ActionStatus.EXECUTING, started_at=utcnow(),
+                            attempts=c.attempts + 1)
+                    .returning(c.kind, c.params)
+                )
+            ).first()
+            if row is not None:
+                return ActionKind(row.kind), dict(row.params or {})
+            current = (
+                await session.execute(sa.select(c.kind, c.status, c.params).where(c.id == action_id))
+            ).first()
+            if current is None:
+                raise LookupError(f"action {action_id} does not exist")
+            if current.status != ActionStatus.EXECUTING:
+                return str(current.status)  # finished before: never perform twice
+            # The job came back after its lease expired: the last attempt died mid-call.
+            kind = ActionKind(current.kind)
+            if kind in IDEMPOTENT_KINDS:
+                await session.execute(
+                    sa.update(ACTION_TABLE).where(c.id == action_id)
+                    .values(attempts=c.attempts + 1, started_at=utcnow())
+                )
+                return kind, dict(current.params or {})
+            await session.execute(
+                sa.update(ACTION_TABLE).where(c.id == action_id)
+                .values(status=ActionStatus.UNKNOWN, finished_at=utcnow(),
+                        wecom_errmsg="worker died while sending; not repeated to avoid a duplicate")
+            )
+            log_event("action.unknown", action=action_id, kind=kind.value)
+            return ActionStatus.UNKNOWN.value
+
+    async def _call(self, kind: ActionKind, p: dict[str, Any]) -> dict[str, Any]:
+        client = self._client
+        if kind is ActionKind.REMOVE_MEMBER:
+            await client.appchat_update(p["chatid"], del_user_list=list(p["userids"]))
+            return {}
+        if kind is ActionKind.SEND_GROUP_MESSAGE:
+            return await client.appchat_send(p["chatid"], p["msgtype"], p["body"])
+        if kind is ActionKind.SEND_ROBOT_MESSAGE:
+            key = self._robot_key_for(p["chatid"])
+            if not key:
+                raise WeComError(ErrCode.INVALID_WEBHOOK_URL, "no robot key registered for chat",
+                                 Endpoint.WEBHOOK_SEND.value)
+            return await client.webhook_send(key, p["payload"])
+        if kind is ActionKind.SEND_PRIVATE_MESSAGE:
+            return await client.message_send(list(p["touser"]), p["msgtype"], p["body"])
+        if kind is ActionKind.RECALL_MESSAGE:
+            await client.message_recall(p["msgid"])
+            return {}
+        return await client.update_template_card(
+            userids=list(p["userids"]), response_code=p["response_code"], card=p["card"]
+        )
+
+    async def _release(self, action_id: int, exc: WeComError) -> None:
+        """A transient failure: back to PLANNED so the job's retry performs it."""
+        c = ACTION_TABLE.c
+        async with session_scope(self._sessions) as session:
+            await session.execute(
+                sa.update(ACTION_TABLE).where(c.id == action_id)
+                .values(status=ActionStatus.PLANNED, wecom_errcode=exc.errcode,
+                        wecom_errmsg=exc.errmsg[:2000])
+            )
+
+    async def _finish(
+        self,
+        action_id: int,
+        status: ActionStatus,
+        *,
+        endpoint: str,
+        errcode: int | None = None,
+        errmsg: str | None = None,
+        msgid: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> str:
+        c = ACTION_TABLE.c
+        async with session_scope(self._sessions) as session:
+            await session.execute(
+                sa.update(ACTION_TABLE).where(c.id == action_id)
+                .values(status=status, finished_at=utcnow(), wecom_endpoint=endpoint,
+                        wecom_errcode=errcode, wecom_errmsg=(errmsg or None),
+                        wecom_msgid=msgid, result=result)
+            )
+        log_event("action.finished", action=action_id, status=status.value, endpoint=endpoint,
+                  errcode=errcode)
+        return status.value

@@ -1,0 +1,90 @@
+"""create_app(): the FastAPI application; its lifespan wires the database, inbox, WeCom and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import repository
+from app.api import admin, callback, health
+from app.db import check_migrated, make_engine, make_sessionmaker, session_scope
+from app.executor import Executor
+from app.inbox import InboxWriter
+from app.jobs import Worker
+from app.logs import log_event
+from app.runtime import Runtime, job_handlers, make_crypto, make_wecom_client
+from app.settings import Settings, get_settings
+
+
+async def bootstrap_admin_token(runtime: Runtime) -> None:
+    token = runtime.settings.admin_token
+    if token is None:
+        return
+    async with session_scope(runtime.sessions) as session:
+        added = await repository.add_admin_token(
+            session, name="bootstrap (WARDEN_ADMIN_TOKEN)", token=token.get_secret_value()
+        )
+    if added:
+        log_event("admin.token_bootstrapped")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    run_worker: bool | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    settings = settings or get_settings()
+    with_worker = settings.run_worker if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        await check_migrated(engine)  # refuse to serve an unmigrated database
+        sessions = make_sessionmaker(engine)
+        wecom = make_wecom_client(settings)
+        keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
+        executor = Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
+        worker = (
+            Worker(sessions, job_handlers(sessions, executor),
+                   concurrency=settings.worker_concurrency, lease_s=settings.job_lease_s)
+            if with_worker else None
+        )
+        inbox = InboxWriter(sessions, job_max_attempts=settings.job_max_attempts,
+                            on_commit=worker.wake if worker else None)
+        app_crypto, aibot_crypto = make_crypto(settings)
+        runtime = Runtime(settings=settings, engine=engine, sessions=sessions, inbox=inbox,
+                          app_crypto=app_crypto, aibot_crypto=aibot_crypto, wecom=wecom,
+                          executor=executor, worker=worker, clock=clock)
+        app.state.runtime = runtime
+        await bootstrap_admin_token(runtime)
+        inbox.start()
+        stop = asyncio.Event()
+        worker_task = asyncio.create_task(worker.run(stop)) if worker else None
+        log_event("service.started", database=engine.dialect.name, worker=bool(worker),
+                  dry_run=settings.dry_run)
+        try:
+            yield
+        finally:
+            await inbox.stop()
+            stop.set()
+            if worker_task:
+                await worker_task
+            await wecom.aclose()
+            await engine.dispose()
+            log_event("service.stopped")
+
+    app = FastAPI(
+        title="wecom-warden",
+        version="0.1.0",
+        summary="Enforces work-group rules on Enterprise WeChat (WeCom)",
+        lifespan=lifespan,
+    )
+    app.include_router(callback.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,92 @@
+"""Queries for the admin API and tokens. Keyword-only functions; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from app.models import Action, AdminToken, InboundEvent, Job, utcnow
+
+EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
+JOB_TABLE: sa.Table = Job.__table__  # type: ignore[attr-defined]
+TOKEN_PREFIX = "ww_"  # noqa: S105 - makes leaked tokens easy to spot by secret scanners
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+async def add_admin_token(session: AsyncSession, *, name: str, token: str) -> bool:
+    """Store a token's hash; False if that token is already stored."""
+    digest = hash_token(token)
+    exists = await session.scalar(select(AdminToken.id).where(AdminToken.token_hash == digest))
+    if exists:
+        return False
+    session.add(AdminToken(name=name, token_hash=digest, created_at=utcnow()))
+    return True
+
+
+async def find_admin_token(session: AsyncSession, *, token: str) -> AdminToken | None:
+    found = await session.scalar(
+        select(AdminToken).where(
+            AdminToken.token_hash == hash_token(token), col(AdminToken.revoked_at).is_(None)
+        )
+    )
+    return found
+
+
+async def recent_events(
+    session: AsyncSession, *, limit: int, before_id: int | None = None, status: str | None = None
+) -> Sequence[Any]:
+    """Newest first; only metadata columns, never the decrypted payload or record."""
+    c = EVENT_TABLE.c
+    stmt = (
+        sa.select(c.id, c.dedupe_key, c.source, c.msg_type, c.event, c.received_at,
+                  c.processed_at, c.status, c.record_kind)
+        .order_by(c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(c.id < before_id)
+    if status is not None:
+        stmt = stmt.where(c.status == status)
+    return (await session.execute(stmt)).all()
+
+
+async def recent_jobs(
+    session: AsyncSession, *, limit: int, status: str | None = None, before_id: int | None = None
+) -> Sequence[Job]:
+    stmt = select(Job).order_by(col(Job.id).desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(Job.status == status)
+    if before_id is not None:
+        stmt = stmt.where(col(Job.id) < before_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def recent_actions(
+    session: AsyncSession, *, limit: int, status: str | None = None, before_id: int | None = None
+) -> Sequence[Action]:
+    stmt = select(Action).order_by(col(Action.id).desc()).limit(limit)
+    if status is not None:
+        stmt = stmt.where(Action.status == status)
+    if before_id is not None:
+        stmt = stmt.where(col(Action.id) < before_id)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def counts_by_status(session: AsyncSession, *, table: sa.Table) -> dict[str, int]:
+    rows = (
+        await session.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status))
+    ).all()
+    return {str(status): int(n) for status, n in rows}

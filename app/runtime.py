@@ -1,0 +1,68 @@
+"""Everything a running service holds: settings, database, inbox, crypto, WeCom client, worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.executor import Executor
+from app.inbox import InboxWriter
+from app.jobs import JobHandler, JobKind, Worker
+from app.pipeline import EventProcessor
+from app.settings import Settings
+from app.wecom.client import WeComClient
+from app.wecom.crypto import CallbackCrypto
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    inbox: InboxWriter
+    app_crypto: CallbackCrypto
+    aibot_crypto: CallbackCrypto
+    wecom: WeComClient
+    executor: Executor
+    worker: Worker | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+
+def job_handlers(sessions: async_sessionmaker[AsyncSession], executor: Executor) -> dict[
+    str, JobHandler
+]:
+    """Every job kind the worker knows. Timers of later issues register here."""
+    return {
+        JobKind.PROCESS_EVENT: EventProcessor(sessions),
+        JobKind.EXECUTE_ACTION: executor.run_job,
+    }
+
+
+def make_crypto(settings: Settings) -> tuple[CallbackCrypto, CallbackCrypto]:
+    """(app callback crypto with receiveid = CorpID, AI-bot crypto with receiveid = "")."""
+    token = settings.token.get_secret_value()
+    key = settings.aes_key.get_secret_value()
+    bot_token = settings.aibot_token.get_secret_value() if settings.aibot_token else token
+    bot_key = settings.aibot_aes_key.get_secret_value() if settings.aibot_aes_key else key
+    return CallbackCrypto(token, key, settings.corp_id), CallbackCrypto(bot_token, bot_key, "")
+
+
+def make_wecom_client(settings: Settings) -> WeComClient:
+    return WeComClient(
+        base_url=settings.wecom_base_url,
+        corp_id=settings.corp_id,
+        agent_id=settings.agent_id,
+        secret=settings.secret.get_secret_value(),
+        contacts_secret=(
+            settings.contacts_secret.get_secret_value() if settings.contacts_secret else None
+        ),
+    )
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -1,0 +1,162 @@
+"""All configuration, from the environment (prefix WARDEN_). One Settings class, secrets as SecretStr."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.wecom.crypto import decode_aes_key
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wecom-warden.db"
+DEFAULT_WECOM_BASE_URL = "https://qyapi.weixin.qq.com"
+
+# Values people paste from examples; refused so a copied config never goes live (secrets only).
+PLACEHOLDERS = {"changeme", "change-me", "xxxxxxx", "secret", "your-secret", "todo"}
+
+
+class ConfigError(Exception):
+    """One clear line naming the variable that is missing or malformed."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore", frozen=True)
+
+    corp_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    agent_id: Annotated[int, Field(ge=0)]
+    secret: SecretStr
+    contacts_secret: SecretStr | None = None
+    token: Annotated[SecretStr, Field(description="callback Token, ≤32 letters/digits")]
+    aes_key: Annotated[SecretStr, Field(description="EncodingAESKey, 43 characters")]
+    # The AI bot has its own Token/EncodingAESKey in the console; default to the app's.
+    aibot_token: SecretStr | None = None
+    aibot_aes_key: SecretStr | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    wecom_base_url: Annotated[str, Field(pattern=r"^https?://")] = DEFAULT_WECOM_BASE_URL
+    admin_token: SecretStr | None = None
+    # Group robot webhook keys by chat id (JSON object); the group registry will hold these later.
+    robot_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    dry_run: bool = False
+    timezone: str = "Asia/Shanghai"
+    replay_window_s: Annotated[int, Field(ge=0)] = 300
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    run_worker: bool = True  # `serve` runs the job worker in-process unless 0
+    worker_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    job_lease_s: Annotated[int, Field(ge=5)] = 60
+    job_max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
+    log_level: str = "INFO"
+
+    @field_validator("token", "aibot_token")
+    @classmethod
+    def _token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            raw = v.get_secret_value()
+            if not (1 <= len(raw) <= 32 and raw.isascii() and raw.isalnum()):
+                raise ValueError("must be 1-32 letters or digits")
+        return v
+
+    @field_validator("aes_key", "aibot_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            decode_aes_key(v.get_secret_value())
+        return v
+
+    @field_validator("secret", "contacts_secret", "admin_token")
+    @classmethod
+    def _not_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            raw = v.get_secret_value()
+            if not raw or raw.lower() in PLACEHOLDERS:
+                raise ValueError("is empty or a placeholder")
+        return v
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_length(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known IANA time zone") from exc
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, v: str) -> str:
+        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return v
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        return Path(self.database_url.split("///", 1)[1]) if self.is_sqlite else None
+
+    def describe(self) -> dict[str, str]:
+        """Every setting as text for `check-config`, secrets masked."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value: Any = getattr(self, name)
+            if isinstance(value, dict):
+                text = ", ".join(f"{k}={mask(v.get_secret_value())}" for k, v in value.items())
+                text = text or "(none)"
+            elif isinstance(value, SecretStr):
+                text = mask(value.get_secret_value())
+            elif value is None:
+                text = "(not set)"
+            elif name == "database_url":
+                text = mask_url(value)
+            else:
+                text = str(value)
+            out[f"WARDEN_{name.upper()}"] = text
+        return out
+
+
+def mask(secret: str) -> str:
+    """Show only that a secret is set and its length."""
+    return f"****** ({len(secret)} chars)" if secret else "(empty)"
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a database URL."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:******@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning a validation failure into one ConfigError line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = f"WARDEN_{str(err['loc'][0]).upper()}" if err["loc"] else "WARDEN_*"
+            if err["type"] == "missing":
+                problems.append(f"{name} is not set")
+            else:
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                problems.append(f"{name} {msg}")
+        raise ConfigError("configuration error: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

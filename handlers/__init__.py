@@ -1,0 +1,24 @@
+"""Handlers: normalise what WeCom delivers into domain records. `dispatch` picks one by type."""
+
+from __future__ import annotations
+
+from handlers import (  # noqa: F401 - importing registers each handler
+    aibot,
+    change_contact,
+    change_external_chat,
+    msgaudit_notify,
+    template_card_event,
+    text,
+)
+from handlers.base import AIBOT, Fields, Record, handler_for
+from handlers.unknown import handle_unknown
+
+
+def dispatch(fields: Fields, *, source: str) -> Record:
+    """The record for one event: its registered handler's, else an UnknownEvent."""
+    if source == AIBOT:
+        handler = handler_for(AIBOT, None)
+    else:
+        msg_type = str(fields.get("MsgType") or "")
+        handler = handler_for(msg_type, str(fields.get("Event") or "") or None)
+    return (handler or handle_unknown)(fields)

@@ -1,0 +1,45 @@
+"""AI-bot messages: group messages that @ the bot (text, mixed, quote), JSON not XML."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from handlers.base import AIBOT, Fields, handles
+from policies.base import ChatMessage, MessageSource
+
+_MENTION = re.compile(r"@(\S+)")
+
+
+def _text_of(part: Any) -> str:
+    """The text of a text/mixed/quote part; non-text items count as nothing."""
+    if not isinstance(part, dict):
+        return ""
+    kind = part.get("msgtype")
+    if kind == "text":
+        text = part.get("text")
+        return str(text.get("content", "")) if isinstance(text, dict) else ""
+    if kind == "mixed":
+        mixed = part.get("mixed")
+        items = mixed.get("msg_item", []) if isinstance(mixed, dict) else []
+        return "".join(_text_of(item) for item in items if isinstance(item, dict))
+    return ""
+
+
+@handles(AIBOT)
+def handle_aibot(fields: Fields) -> ChatMessage:
+    sender = fields.get("from")
+    text = _text_of(dict(fields))
+    quote = fields.get("quote")
+    return ChatMessage(
+        msg_id=str(fields.get("msgid") or ""),
+        sender=str(sender.get("userid", "")) if isinstance(sender, dict) else "",
+        sent_at=fields["_received_at"],  # the AI-bot callback carries no send time
+        msg_type=str(fields.get("msgtype") or "unknown"),
+        text=text,
+        source=MessageSource.AIBOT,
+        chat_id=str(fields.get("chatid") or "") or None,
+        mentions=tuple(_MENTION.findall(text)),
+        quoted_msg_id=(str(quote.get("msgid")) if isinstance(quote, dict) and quote.get("msgid")
+                       else None),
+    )

@@ -1,0 +1,103 @@
+"""/wecom/aibot on a real server: the AI bot's encrypted JSON (receiveid "") with the same guarantees."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from app.main import create_app
+from app.wecom.crypto import CallbackCrypto
+from tests.conftest import CORP_ID, make_settings
+from tests.dbutil import fetch, snapshot
+
+
+@pytest.fixture
+def bot(db_url: str, live_server_factory: Any) -> Any:
+    settings = make_settings(db_url)
+    server = live_server_factory(create_app(settings, run_worker=True))
+    crypto = CallbackCrypto(settings.token.get_secret_value(), settings.aes_key.get_secret_value(),
+                            "")
+    return crypto, server.url, db_url, settings
+
+
+def message(msgid: str, text: str = "@warden 收到") -> str:
+    return json.dumps({"msgid": msgid, "aibotid": "aib-1", "chatid": "wrkSFfCgAAAA",
+                       "chattype": "group", "from": {"userid": "zhaoliu"},
+                       "response_url": "https://example.invalid/once", "msgtype": "text",
+                       "text": {"content": text}}, ensure_ascii=False)
+
+
+def post(crypto: CallbackCrypto, url: str, plaintext: str, *, ts: int | None = None,
+         sig: str | None = None) -> httpx.Response:
+    ts_text = str(ts or int(time.time()))
+    nonce = secrets.token_hex(4)
+    body, signature = crypto.envelope_json(plaintext, timestamp=ts_text, nonce=nonce)
+    return httpx.post(f"{url}/wecom/aibot", content=body, params={
+        "msg_signature": sig or signature, "timestamp": ts_text, "nonce": nonce})
+
+
+def wait_processed(db: str, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while fetch(db, "SELECT count(*) FROM inbound_event WHERE status = 'processed'")[0][0] < n:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+class TestAibot:
+    def test_message_is_stored_deduplicated_and_normalised(self, bot: Any) -> None:
+        crypto, url, db, _ = bot
+        for _ in range(3):  # the original and two retries
+            r = post(crypto, url, message("m-100"))
+            assert (r.status_code, r.content) == (200, b"")
+        assert snapshot(db)[:2] == (1, 1)
+        wait_processed(db, 1)
+        (row,) = fetch(db, "SELECT dedupe_key, source, chat_id, from_user, record_kind, record "
+                           "FROM inbound_event")
+        assert (row.dedupe_key, row.source, row.chat_id, row.from_user, row.record_kind) == (
+            "aibot:m-100", "aibot", "wrkSFfCgAAAA", "zhaoliu", "ChatMessage")
+        record = row.record if isinstance(row.record, dict) else json.loads(row.record)
+        assert record["text"] == "@warden 收到" and record["source"] == "aibot"
+
+    def test_url_check(self, bot: Any) -> None:
+        crypto, url, _, _ = bot
+        ts = str(int(time.time()))
+        enc, sig = crypto.encrypt("777888999", timestamp=ts, nonce="n")
+        r = httpx.get(f"{url}/wecom/aibot",
+                      params={"msg_signature": sig, "timestamp": ts, "nonce": "n", "echostr": enc})
+        assert (r.status_code, r.text) == (200, "777888999")
+
+    def test_corp_id_as_receiveid_is_refused(self, bot: Any) -> None:
+        _, url, db, settings = bot
+        wrong = CallbackCrypto(settings.token.get_secret_value(),  # the app's receiveid
+                               settings.aes_key.get_secret_value(), CORP_ID)
+        assert post(wrong, url, message("m-1")).status_code == 403
+        assert snapshot(db) == (0, 0, 0)
+
+    @pytest.mark.parametrize(("body", "status"), [
+        (b"not json", 400),
+        (b'{"encrypt": 5}', 400),
+        (b'["encrypt"]', 400),
+        (b'{"encrypt": "' + b"A" * 70_000 + b'"}', 413),
+    ])
+    def test_malformed_bodies(self, bot: Any, body: bytes, status: int) -> None:
+        _, url, db, _ = bot
+        r = httpx.post(f"{url}/wecom/aibot", content=body, params={
+            "msg_signature": "a" * 40, "timestamp": str(int(time.time())), "nonce": "n"})
+        assert r.status_code == status
+        assert snapshot(db) == (0, 0, 0)
+
+    def test_bad_signature_and_stale_timestamp_are_403(self, bot: Any) -> None:
+        crypto, url, db, _ = bot
+        assert post(crypto, url, message("m-2"), sig="b" * 40).status_code == 403
+        assert post(crypto, url, message("m-3"), ts=int(time.time()) - 3600).status_code == 403
+        assert snapshot(db) == (0, 0, 0)
+
+    def test_plaintext_that_is_not_json_is_400(self, bot: Any) -> None:
+        crypto, url, db, _ = bot
+        assert post(crypto, url, "{ not: json").status_code == 400
+        assert snapshot(db) == (0, 0, 0)

@@ -1,0 +1,218 @@
+"""/wecom/callback on a real uvicorn server: accepted, de-duplicated, and every hostile input refused
+with its status while storing nothing."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from app.main import create_app
+from app.settings import Settings
+from app.wecom.crypto import CallbackCrypto
+from tests.conftest import CORP_ID, make_settings
+from tests.dbutil import fetch, snapshot
+
+TEXT = ("<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[zhangsan]]>"
+        "</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        "<Content><![CDATA[收到]]></Content><MsgId>{msgid}</MsgId><AgentID>1000002</AgentID></xml>")
+
+
+class Client:
+    """Signs and posts callbacks like WeCom, with knobs to break each part."""
+
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.settings = settings
+        self.url = url
+        self.crypto = CallbackCrypto(settings.token.get_secret_value(),
+                                     settings.aes_key.get_secret_value(), settings.corp_id)
+
+    def signed(self, plaintext: str, *, ts: int | None = None, crypto: CallbackCrypto | None = None
+               ) -> tuple[dict[str, str], bytes]:
+        ts_text = str(ts if ts is not None else int(time.time()))
+        nonce = secrets.token_hex(5)
+        body, sig = (crypto or self.crypto).envelope_xml(plaintext, timestamp=ts_text, nonce=nonce,
+                                                         agent_id="1000002")
+        return {"msg_signature": sig, "timestamp": ts_text, "nonce": nonce}, body
+
+    def post(self, params: dict[str, str], body: bytes, **kw: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}/wecom/callback", params=params, content=body, **kw)
+
+    def raw_signed(self, encrypt: str, *, ts: int | None = None) -> tuple[dict[str, str], bytes]:
+        """An envelope around an arbitrary Encrypt string, correctly signed."""
+        from app.wecom.crypto import signature
+
+        ts_text = str(ts or int(time.time()))
+        sig = signature(self.settings.token.get_secret_value(), ts_text, "n1", encrypt)
+        body = f"<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt>{encrypt}</Encrypt></xml>"
+        return {"msg_signature": sig, "timestamp": ts_text, "nonce": "n1"}, body.encode()
+
+
+@pytest.fixture
+def service(db_url: str, live_server_factory: Any) -> tuple[Client, str]:
+    settings = make_settings(db_url)
+    server = live_server_factory(create_app(settings, run_worker=False))
+    return Client(settings, server.url), db_url
+
+
+def text_message(msgid: int) -> str:
+    return TEXT.format(corp=CORP_ID, ts=int(time.time()), msgid=msgid)
+
+
+class TestAccepted:
+    def test_event_is_stored_with_a_job_and_answered_empty(self, service: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(7001))
+        r = client.post(params, body)
+        assert (r.status_code, r.content) == (200, b"")
+        rows = fetch(url, "SELECT dedupe_key, msg_type, from_user, status FROM inbound_event")
+        assert [tuple(r) for r in rows] == [("msg:7001", "text", "zhangsan", "received")]
+        jobs = fetch(url, "SELECT kind, status FROM job")
+        assert [tuple(j) for j in jobs] == [("process_event", "queued")]
+
+    def test_retry_and_replay_are_answered_200_and_change_nothing(self, service: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(7002))
+        assert client.post(params, body).status_code == 200
+        before = snapshot(url)
+        # WeCom's retry is the identical request; a re-signed copy of the same event too.
+        assert client.post(params, body).status_code == 200
+        params2, body2 = client.signed(text_message(7002))
+        assert client.post(params2, body2).status_code == 200
+        assert snapshot(url) == before == (1, 1, 0)
+
+    def test_events_without_msgid_dedupe_on_their_identity(self, service: Any) -> None:
+        client, url = service
+        ts = int(time.time())
+        event = ("<xml><ToUserName>{c}</ToUserName><FromUserName>sys</FromUserName>"
+                 "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType>"
+                 "<Event>change_external_chat</Event><ChatId>{chat}</ChatId>"
+                 "<ChangeType>update</ChangeType><UpdateDetail>add_member</UpdateDetail></xml>")
+        for chat in ("wrA", "wrB", "wrA"):
+            params, body = client.signed(event.format(c=CORP_ID, ts=ts, chat=chat))
+            assert client.post(params, body).status_code == 200
+        keys = sorted(r[0] for r in fetch(url, "SELECT dedupe_key FROM inbound_event"))
+        assert len(keys) == 2 and "wrA" in keys[0] and "wrB" in keys[1]
+
+
+def _entity_body() -> bytes:
+    return (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>')
+
+
+class TestRefused:
+    """Each hostile input gets its status, stores nothing, and never a 500."""
+
+    def _assert_refused(self, url: str, response: httpx.Response, status: int) -> None:
+        assert response.status_code == status, response.text
+        assert snapshot(url) == (0, 0, 0)
+
+    def test_bad_signature_is_403(self, service: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(1))
+        params["msg_signature"] = "0" * 40
+        self._assert_refused(url, client.post(params, body), 403)
+
+    def test_wrong_corp_id_is_403(self, service: Any) -> None:
+        client, url = service
+        other = CallbackCrypto(client.settings.token.get_secret_value(),
+                               client.settings.aes_key.get_secret_value(), "wwSomeoneElse")
+        params, body = client.signed(text_message(2), crypto=other)
+        self._assert_refused(url, client.post(params, body), 403)
+
+    def test_stale_timestamp_is_403(self, service: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(3), ts=int(time.time()) - 301)
+        self._assert_refused(url, client.post(params, body), 403)
+
+    def test_future_timestamp_is_403(self, service: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(3), ts=int(time.time()) + 301)
+        self._assert_refused(url, client.post(params, body), 403)
+
+    def test_malformed_xml_is_400(self, service: Any) -> None:
+        client, url = service
+        params, _ = client.signed(text_message(4))
+        self._assert_refused(url, client.post(params, b"<xml><Encrypt>abc</Encr"), 400)
+
+    def test_entity_declarations_are_400(self, service: Any) -> None:
+        client, url = service
+        params, _ = client.signed(text_message(5))
+        self._assert_refused(url, client.post(params, _entity_body()), 400)
+
+    def test_external_entity_is_400(self, service: Any) -> None:
+        client, url = service
+        params, _ = client.signed(text_message(5))
+        xxe = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+               b"<xml><Encrypt>&e;</Encrypt></xml>")
+        self._assert_refused(url, client.post(params, xxe), 400)
+
+    @pytest.mark.parametrize("encrypt", [
+        "not*base64!",  # bad characters
+        "QUJD",  # valid base64, 3 bytes: not a whole AES block
+        base64.b64encode(b"x" * 32).decode()[:-2],  # broken padding
+    ])
+    def test_bad_base64_or_cipher_is_400(self, service: Any, encrypt: str) -> None:
+        client, url = service
+        params, body = client.raw_signed(encrypt)
+        self._assert_refused(url, client.post(params, body), 400)
+
+    def test_garbage_plaintext_under_a_valid_signature_is_refused(self, service: Any) -> None:
+        client, url = service
+        params, body = client.raw_signed(base64.b64encode(secrets.token_bytes(64)).decode())
+        r = client.post(params, body)
+        assert r.status_code in (400, 403)
+        assert snapshot(url) == (0, 0, 0)
+
+    def test_body_over_64_kib_is_413(self, service: Any) -> None:
+        client, url = service
+        params, _ = client.signed(text_message(6))
+        self._assert_refused(url, client.post(params, b"<xml>" + b"a" * 65_536 + b"</xml>"), 413)
+
+    def test_chunked_body_over_64_kib_is_413(self, service: Any) -> None:
+        client, url = service
+        params, _ = client.signed(text_message(6))
+
+        def chunks() -> Any:
+            for _ in range(80):
+                yield b"a" * 1024
+
+        self._assert_refused(url, client.post(params, chunks()), 413)  # no Content-Length
+
+    def test_missing_parameters_are_400(self, service: Any) -> None:
+        client, url = service
+        _, body = client.signed(text_message(8))
+        self._assert_refused(url, client.post({}, body), 400)
+
+    def test_url_check_with_bad_signature_is_403(self, service: Any) -> None:
+        client, url = service
+        enc, _sig = client.crypto.encrypt("12345", timestamp="1", nonce="2")
+        ts = str(int(time.time()))
+        r = httpx.get(f"{client.url}/wecom/callback", params={
+            "msg_signature": "f" * 40, "timestamp": ts, "nonce": "2", "echostr": enc})
+        self._assert_refused(url, r, 403)
+
+    def test_refusals_log_no_secrets(self, service: Any, caplog: pytest.LogCaptureFixture) -> None:
+        client, _ = service
+        params, body = client.signed(text_message(9))
+        params["msg_signature"] = "1" * 40
+        with caplog.at_level("INFO", logger="warden"):
+            assert client.post(params, body).status_code == 403
+        text = caplog.text
+        assert "callback.refused" in text and "bad_signature" in text
+        for secret in (client.settings.token, client.settings.aes_key, client.settings.secret):
+            assert secret.get_secret_value() not in text
+
+
+class TestUrlCheck:
+    def test_url_check_answers_the_plaintext(self, service: Any) -> None:
+        client, _ = service
+        ts = str(int(time.time()))
+        enc, sig = client.crypto.encrypt("8203941234567", timestamp=ts, nonce="99")
+        r = httpx.get(f"{client.url}/wecom/callback",
+                      params={"msg_signature": sig, "timestamp": ts, "nonce": "99", "echostr": enc})
+        assert (r.status_code, r.text) == (200, "8203941234567")

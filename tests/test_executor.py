@@ -1,0 +1,180 @@
+"""The executor against the simulator (real HTTP on 127.0.0.1): every act recorded with WeCom's
+answer, never performed twice per idempotency key, dry-run calls nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from app.db import make_engine, make_sessionmaker, session_scope
+from app.executor import ActionRejected, Executor, plan_action
+from app.jobs import JobKind, Worker
+from app.models import Action, ActionKind, ActionStatus, Job, JobStatus
+from app.simulator.runner import SimulatorServer
+from app.simulator.state import FaultRule
+from app.wecom.client import WeComClient
+from app.wecom.codes import Endpoint
+
+SALES = "wrsales2024"  # created by the app, has a robot
+LUNCH = "wrlunch2024"  # created by a person: 86008
+ROBOT_KEY = "5f0c8a2e-3b7d-4c1a-9e6f-2d4b8a7c1e90"
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as server:
+        yield server
+
+
+@dataclass
+class Env:
+    sim: SimulatorServer
+    sessions: Any
+    client: WeComClient
+
+    def executor(self, *, dry_run: bool = False) -> Executor:
+        return Executor(self.sessions, self.client, dry_run=dry_run,
+                        robot_key_for={SALES: ROBOT_KEY}.get)
+
+    def calls(self, endpoint: Endpoint) -> list[dict[str, Any]]:
+        return self.sim.state.calls_snapshot(endpoint.value)
+
+    async def plan(self, kind: ActionKind, params: dict[str, Any], key: str) -> tuple[int, bool]:
+        async with session_scope(self.sessions) as s:
+            return await plan_action(s, kind=kind, params=params, idempotency_key=key,
+                                     reason="test", requested_by="tests")
+
+    async def action(self, action_id: int) -> Action:
+        async with session_scope(self.sessions) as s:
+            found = await s.get(Action, action_id)
+            assert found is not None
+            return found
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+@pytest.fixture
+async def env(db_url: str, sim: SimulatorServer) -> AsyncIterator[Env]:
+    engine = make_engine(db_url)
+    client = WeComClient(base_url=sim.base_url, corp_id=sim.config.corp_id,
+                         agent_id=sim.config.agent_id, secret=sim.config.secret,
+                         max_attempts=3, sleep=_no_sleep)
+    yield Env(sim, make_sessionmaker(engine), client)
+    await client.aclose()
+    await engine.dispose()
+
+
+class TestExecutor:
+    async def test_remove_member_from_an_app_group(self, env: Env) -> None:
+        action_id, new = await env.plan(ActionKind.REMOVE_MEMBER,
+                                        {"chatid": SALES, "userids": ["wujiu"]}, "M5:wujiu:sales")
+        assert new
+        assert await env.executor().execute(action_id) == ActionStatus.DONE
+        members = env.sim.state.snapshot()["app_chats"][SALES]["members"]
+        assert "wujiu" not in members and "zhangsan" in members
+        action = await env.action(action_id)
+        assert (action.wecom_endpoint, action.wecom_errcode) == (Endpoint.APPCHAT_UPDATE, 0)
+        assert action.finished_at is not None
+
+    async def test_the_same_idempotency_key_is_never_performed_twice(self, env: Env) -> None:
+        params = {"touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到"}}
+        first, new1 = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, params, "A2:notice-1:lisi")
+        again, new2 = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, params, "A2:notice-1:lisi")
+        assert (first, new1, new2) == (again, True, False)
+        executor = env.executor()
+        assert await executor.execute(first) == ActionStatus.DONE
+        assert await executor.execute(first) == ActionStatus.DONE  # a re-run of the job
+        assert len(env.calls(Endpoint.MESSAGE_SEND)) == 1
+        action = await env.action(first)
+        sent = env.sim.state.snapshot()["messages"]
+        assert action.wecom_msgid and action.wecom_msgid == sent[0]["msgid"]
+        async with session_scope(env.sessions) as s:
+            n = await s.scalar(sa.select(sa.func.count()).select_from(Job)
+                               .where(Job.kind == JobKind.EXECUTE_ACTION))
+        assert n == 1  # the second plan queued nothing
+
+    async def test_send_then_recall_our_own_message(self, env: Env) -> None:
+        send_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
+            "touser": ["zhaoliu"], "msgtype": "text", "body": {"content": "请回复收到"}}, "s1")
+        executor = env.executor()
+        await executor.execute(send_id)
+        msgid = (await env.action(send_id)).wecom_msgid
+        recall_id, _ = await env.plan(ActionKind.RECALL_MESSAGE, {"msgid": msgid}, "r1")
+        assert await executor.execute(recall_id) == ActionStatus.DONE
+        assert env.sim.state.snapshot()["recalled"] == [msgid]
+
+    async def test_robot_message_uses_the_registered_key(self, env: Env) -> None:
+        action_id, _ = await env.plan(ActionKind.SEND_ROBOT_MESSAGE, {
+            "chatid": SALES, "payload": {"msgtype": "text", "text": {
+                "content": "请回复收到", "mentioned_list": ["lisi"]}}}, "robot-1")
+        assert await env.executor().execute(action_id) == ActionStatus.DONE
+        (msg,) = env.sim.state.snapshot()["messages"]
+        assert msg["kind"] == "webhook" and msg["chatid"] == SALES
+        action = await env.action(action_id)
+        assert ROBOT_KEY not in str(action.params) + str(action.result)
+
+    async def test_wecom_refusal_is_recorded_not_retried(self, env: Env) -> None:
+        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
+                                      {"chatid": LUNCH, "userids": ["sunqi"]}, "lunch")
+        assert await env.executor().execute(action_id) == ActionStatus.FAILED
+        action = await env.action(action_id)
+        assert action.wecom_errcode == 86008
+        assert len(env.calls(Endpoint.APPCHAT_UPDATE)) == 1
+        assert "sunqi" in env.sim.state.snapshot()["app_chats"][LUNCH]["members"]
+
+    async def test_dry_run_records_and_calls_nothing(self, env: Env) -> None:
+        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
+                                      {"chatid": SALES, "userids": ["wujiu"]}, "dry")
+        assert await env.executor(dry_run=True).execute(action_id) == ActionStatus.DRY_RUN
+        assert env.sim.state.calls_snapshot() == []
+        assert "wujiu" in env.sim.state.snapshot()["app_chats"][SALES]["members"]
+        action = await env.action(action_id)
+        assert action.result == {"would_call": Endpoint.APPCHAT_UPDATE.value}
+
+    async def test_transient_failures_go_back_to_the_queue(self, env: Env) -> None:
+        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, http_status=502,
+                                            count=3)])
+        action_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
+            "touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, "flaky")
+        worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
+        await worker.run_until_idle()
+        action = await env.action(action_id)
+        assert action.status == ActionStatus.PLANNED and action.wecom_errcode == -1
+        async with session_scope(env.sessions) as s:
+            job = await s.scalar(sa.select(Job).where(Job.kind == JobKind.EXECUTE_ACTION))
+            assert job is not None and job.status == JobStatus.QUEUED and job.attempts == 1
+            job.due_at = job.created_at  # skip the backoff wait
+        await worker.run_until_idle()
+        action = await env.action(action_id)
+        assert action.status == ActionStatus.DONE and action.attempts == 2
+        assert len([c for c in env.calls(Endpoint.MESSAGE_SEND) if not c["fault"]]) == 1
+
+    @pytest.mark.parametrize(("kind", "params", "expected", "calls"), [
+        (ActionKind.SEND_PRIVATE_MESSAGE,
+         {"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, ActionStatus.UNKNOWN, 0),
+        (ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, ActionStatus.DONE, 1),
+    ])
+    async def test_a_call_interrupted_by_a_dead_worker(
+        self, env: Env, kind: ActionKind, params: dict[str, Any], expected: ActionStatus,
+        calls: int
+    ) -> None:
+        """A send may have reached WeCom: not repeated. A removal is safe to repeat."""
+        action_id, _ = await env.plan(kind, params, "interrupted")
+        async with session_scope(env.sessions) as s:
+            action = await s.get(Action, action_id)
+            assert action is not None
+            action.status = ActionStatus.EXECUTING  # what a worker killed mid-call leaves
+        assert await env.executor().execute(action_id) == expected
+        assert len(env.sim.state.calls_snapshot()) - len(env.calls(Endpoint.GETTOKEN)) == calls
+
+    async def test_bad_params_are_refused_when_planned(self, env: Env) -> None:
+        with pytest.raises(ActionRejected, match="chatid"):
+            await env.plan(ActionKind.REMOVE_MEMBER, {"userids": ["x"]}, "bad")
+        async with session_scope(env.sessions) as s:
+            assert await s.scalar(sa.select(sa.func.count()).select_from(Action)) == 0
