@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from app.models import Action, AdminToken, InboundEvent, Job, utcnow
 
 EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
 JOB_TABLE: sa.Table = Job.__table__  # type: ignore[attr-defined]
+M = TypeVar("M", Job, Action)
 TOKEN_PREFIX = "ww_"  # noqa: S105 - makes leaked tokens easy to spot by secret scanners
 
 
@@ -63,25 +64,16 @@ async def recent_events(
     return (await session.execute(stmt)).all()
 
 
-async def recent_jobs(
-    session: AsyncSession, *, limit: int, status: str | None = None, before_id: int | None = None
-) -> Sequence[Job]:
-    stmt = select(Job).order_by(col(Job.id).desc()).limit(limit)
+async def recent_rows(
+    session: AsyncSession, model: type[M], *, limit: int, status: str | None = None,
+    before_id: int | None = None,
+) -> Sequence[M]:
+    """Jobs or actions, newest first, optionally of one status and before an id (paging)."""
+    stmt = select(model).order_by(col(model.id).desc()).limit(limit)
     if status is not None:
-        stmt = stmt.where(Job.status == status)
+        stmt = stmt.where(col(model.status) == status)
     if before_id is not None:
-        stmt = stmt.where(col(Job.id) < before_id)
-    return (await session.execute(stmt)).scalars().all()
-
-
-async def recent_actions(
-    session: AsyncSession, *, limit: int, status: str | None = None, before_id: int | None = None
-) -> Sequence[Action]:
-    stmt = select(Action).order_by(col(Action.id).desc()).limit(limit)
-    if status is not None:
-        stmt = stmt.where(Action.status == status)
-    if before_id is not None:
-        stmt = stmt.where(col(Action.id) < before_id)
+        stmt = stmt.where(col(model.id) < before_id)
     return (await session.execute(stmt)).scalars().all()
 
 

@@ -102,8 +102,8 @@ async def list_jobs(
 ) -> Page[JobOut]:
     """Jobs and timers, including dead ones (`status=dead`)."""
     async with session_scope(runtime.sessions) as session:
-        rows: list[Job] = list(await repository.recent_jobs(
-            session, limit=limit, status=status, before_id=before_id))
+        rows = await repository.recent_rows(session, Job, limit=limit, status=status,
+                                            before_id=before_id)
         counts = await repository.counts_by_status(session, table=repository.JOB_TABLE)
     items = [JobOut.model_validate(j, from_attributes=True) for j in rows]
     return Page(items=items, next_before_id=_next(items, limit), counts=counts)
@@ -129,7 +129,7 @@ async def list_actions(
 ) -> Page[ActionOut]:
     """The outbox: every act on WeCom, planned or done, with WeCom's answer."""
     async with session_scope(runtime.sessions) as session:
-        rows: list[Action] = list(await repository.recent_actions(
-            session, limit=limit, status=status, before_id=before_id))
+        rows = await repository.recent_rows(session, Action, limit=limit, status=status,
+                                            before_id=before_id)
     items = [ActionOut.model_validate(a, from_attributes=True) for a in rows]
     return Page(items=items, next_before_id=_next(items, limit))

@@ -7,6 +7,7 @@ the worker does the rest. Every refusal stores nothing and is logged without sec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -84,7 +85,22 @@ def _verify_url(request: Request, runtime: Runtime, crypto: CallbackCrypto, name
     return PlainTextResponse(plain)
 
 
-async def _accept(runtime: Runtime, record: InboxRecord, name: str) -> Response:
+@router.get("/wecom/callback", response_class=PlainTextResponse)
+async def verify_app_url(request: Request, runtime: RuntimeDep) -> Response:
+    """WeCom's URL check: answer the decrypted echostr (plain text, within 1 s)."""
+    return _verify_url(request, runtime, runtime.app_crypto, "callback")
+
+
+async def _receive(
+    request: Request, runtime: Runtime, name: str,
+    decode: Callable[[SignedQuery, bytes], InboxRecord],
+) -> Response:
+    """The POST path shared by both callbacks; `decode` verifies, decrypts and parses."""
+    try:
+        body = await _read_body(request, runtime.settings.max_body_bytes)
+        record = decode(_signed_query(request, runtime), body)
+    except CallbackRejected as exc:
+        return _refuse(exc, name, request)
     try:
         is_new = await runtime.inbox.put(record)
     except Exception as exc:  # noqa: BLE001 - not stored: 503 makes WeCom retry, nothing lost
@@ -94,25 +110,18 @@ async def _accept(runtime: Runtime, record: InboxRecord, name: str) -> Response:
     return Response(status_code=200)
 
 
-@router.get("/wecom/callback", response_class=PlainTextResponse)
-async def verify_app_url(request: Request, runtime: RuntimeDep) -> Response:
-    """WeCom's URL check: answer the decrypted echostr (plain text, within 1 s)."""
-    return _verify_url(request, runtime, runtime.app_crypto, "callback")
-
-
 @router.post("/wecom/callback")
 async def receive_app_callback(request: Request, runtime: RuntimeDep) -> Response:
     """An encrypted XML message or event from the self-built app."""
-    try:
-        body = await _read_body(request, runtime.settings.max_body_bytes)
-        query = _signed_query(request, runtime)
+
+    def decode(query: SignedQuery, body: bytes) -> InboxRecord:
         plaintext = runtime.app_crypto.decrypt_xml(query, body)
         fields = xml_fields(parse_xml(plaintext))
         if not fields.get("MsgType"):
             raise MalformedCallback("missing_msgtype")
-    except CallbackRejected as exc:
-        return _refuse(exc, "callback", request)
-    return await _accept(runtime, InboxRecord.from_xml_fields(fields, plaintext), "callback")
+        return InboxRecord.from_xml_fields(fields, plaintext)
+
+    return await _receive(request, runtime, "callback", decode)
 
 
 @router.get("/wecom/aibot", response_class=PlainTextResponse)
@@ -123,14 +132,13 @@ async def verify_aibot_url(request: Request, runtime: RuntimeDep) -> Response:
 @router.post("/wecom/aibot")
 async def receive_aibot_callback(request: Request, runtime: RuntimeDep) -> Response:
     """An encrypted JSON message from the AI bot (receiveid is "")."""
-    try:
-        body = await _read_body(request, runtime.settings.max_body_bytes)
-        query = _signed_query(request, runtime)
+
+    def decode(query: SignedQuery, body: bytes) -> InboxRecord:
         plaintext = runtime.aibot_crypto.decrypt_json(query, body)
         try:
             message: dict[str, Any] = parse_aibot_payload(plaintext)
         except ValueError as exc:
             raise MalformedCallback("malformed_payload") from exc
-    except CallbackRejected as exc:
-        return _refuse(exc, "aibot", request)
-    return await _accept(runtime, InboxRecord.from_aibot_json(message, plaintext), "aibot")
+        return InboxRecord.from_aibot_json(message, plaintext)
+
+    return await _receive(request, runtime, "aibot", decode)

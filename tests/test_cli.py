@@ -1,0 +1,67 @@
+"""The commands a person runs: migrate, create-token, demo (subprocesses, real SQLite file)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from app.main import create_app
+from app.serverthread import ThreadedServer
+from tests.conftest import make_settings
+from tests.dbutil import fetch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, db: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env.update({"WARDEN_DATABASE_URL": db, **extra})
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class TestMigrateAndTokens:
+    def test_migrate_then_create_token_that_works(self, tmp_path: Path) -> None:
+        db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+        migrated = run("migrate", db=db)
+        assert migrated.returncode == 0, migrated.stderr
+        assert "is at revision 0001" in migrated.stdout
+        assert run("migrate", db=db).returncode == 0  # idempotent
+        made = run("create-token", "--name", "alice", db=db)
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip().splitlines()[-1]
+        assert token.startswith("ww_") and len(token) > 30
+        assert fetch(db, "SELECT name FROM admin_token")[0][0] == "alice"
+        assert token not in str(fetch(db, "SELECT * FROM admin_token"))
+        settings = make_settings(db, admin_token=None)
+        with ThreadedServer(create_app(settings, run_worker=False)) as server:
+            ok = httpx.get(f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+            bad = httpx.get(f"{server.url}/api/v1/jobs",
+                            headers={"Authorization": f"Bearer {token}x"})
+        assert (ok.status_code, bad.status_code) == (200, 401)
+
+    def test_create_token_refuses_an_unmigrated_database(self, tmp_path: Path) -> None:
+        r = run("create-token", db=f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
+        assert r.returncode == 2 and "wecom-warden migrate" in r.stderr
+
+
+class TestDemo:
+    def test_the_story_plays_to_the_end(self, tmp_path: Path) -> None:
+        db = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+        started = time.monotonic()
+        r = run("demo", db=db, timeout=180, WARDEN_DEMO_PACE="0")
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = r.stdout
+        assert "6 / 6 (de-duplicated)" in out
+        assert "403 bad signature" in out and "413 body too large" in out
+        assert out.count("processed →") == 6
+        assert "failed, errcode 86008" in out  # the group the app did not create
+        assert "recall_message" in out and "done, errcode 0" in out
+        assert time.monotonic() - started < 120
+        kinds = {r[0] for r in fetch(db, "SELECT kind FROM action")}
+        assert kinds == {"send_private_message", "remove_member", "recall_message"}
