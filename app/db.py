@@ -25,22 +25,31 @@ class DatabaseNotReady(Exception):
     """The database is unreachable or not migrated to the code's revision."""
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers run beside the one writer; NORMAL is durable across process crashes.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            # WAL lets readers run beside the one writer; NORMAL is durable across process crashes.
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
+
+
+def make_sync_sqlite_engine(url: str) -> sa.Engine:
+    """The same SQLite file through the plain sqlite3 driver, for a dedicated writer thread:
+    one thread hop per transaction instead of aiosqlite's one per statement."""
+    engine = sa.create_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1),
+                              connect_args={"timeout": 30, "check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -99,12 +108,16 @@ def run_migrations(url: str) -> None:
     log_event("db.migrated", revision=head_revision())
 
 
-def insert_ignoring_conflicts(session: AsyncSession, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect (SQLite or PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
+def insert_ignoring_conflicts(dialect: str, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for a dialect name (sqlite or postgresql)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(table).on_conflict_do_nothing()
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import insert_ignoring_conflicts, session_scope
+from app.db import dialect_of, insert_ignoring_conflicts, session_scope
 from app.jobs import ClaimedJob, JobKind, enqueue
 from app.logs import log_event
 from app.models import Action, ActionKind, ActionStatus, utcnow
@@ -70,7 +70,7 @@ async def plan_action(
     missing = [p for p in REQUIRED_PARAMS[kind] if p not in params]
     if missing:
         raise ActionRejected(f"{kind.value} needs {', '.join(missing)}")
-    stmt = insert_ignoring_conflicts(session, ACTION_TABLE).returning(ACTION_TABLE.c.id)
+    stmt = insert_ignoring_conflicts(dialect_of(session), ACTION_TABLE).returning(ACTION_TABLE.c.id)
     row = (
         await session.execute(
             stmt,

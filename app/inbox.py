@@ -12,14 +12,16 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import insert_ignoring_conflicts, session_scope
+from app.db import insert_ignoring_conflicts, make_sync_sqlite_engine
 from app.jobs import JOB_TABLE, JobKind, job_row
 from app.logs import log_event
 from app.models import EventSource, EventStatus, InboundEvent, utcnow
@@ -124,17 +126,20 @@ def parse_aibot_payload(text: str) -> dict[str, Any]:
     return value
 
 
-async def store_events(
-    session: AsyncSession, records: list[InboxRecord], *, job_max_attempts: int
-) -> set[str]:
-    """Insert new events and their processing jobs; return the dedupe keys that were new."""
-    stmt = insert_ignoring_conflicts(session, EVENT_TABLE).returning(
+def store_events(conn: Connection, records: list[InboxRecord], *, job_max_attempts: int
+                 ) -> set[str]:
+    """Insert new events and their processing jobs; return the dedupe keys that were new.
+
+    Synchronous Core: the writer runs it on its own thread for SQLite, through `run_sync` on
+    PostgreSQL.
+    """
+    stmt = insert_ignoring_conflicts(conn.dialect.name, EVENT_TABLE).returning(
         EVENT_TABLE.c.id, EVENT_TABLE.c.dedupe_key
     )
-    inserted = (await session.execute(stmt, [r.row() for r in records])).all()
+    inserted = conn.execute(stmt, [r.row() for r in records]).all()
     if inserted:
         now = utcnow()
-        await session.execute(
+        conn.execute(
             sa.insert(JOB_TABLE),
             [job_row(JobKind.PROCESS_EVENT, {"event_id": row.id}, max_attempts=job_max_attempts,
                      now=now) for row in inserted],
@@ -147,13 +152,13 @@ class InboxWriter:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         *,
         job_max_attempts: int,
         max_batch: int = 512,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
         self._job_max_attempts = job_max_attempts
         self._max_batch = max_batch
         self._on_commit = on_commit
@@ -161,6 +166,12 @@ class InboxWriter:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # SQLite: a plain-sqlite3 engine on one dedicated thread (see make_sync_sqlite_engine).
+        self._sqlite: sa.Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite":
+            self._sqlite = make_sync_sqlite_engine(engine.url.render_as_string(hide_password=False))
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-sqlite")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="inbox-writer")
@@ -171,6 +182,10 @@ class InboxWriter:
         self._ready.set()
         if self._task:
             await self._task
+        if self._thread:
+            self._thread.shutdown(wait=True)
+        if self._sqlite:
+            self._sqlite.dispose()
 
     async def put(self, record: InboxRecord) -> bool:
         """Store durably; True if new, False if the dedupe key was already stored."""
@@ -192,15 +207,25 @@ class InboxWriter:
             if self._closing:
                 return
 
+    def _store_sqlite(self, records: list[InboxRecord]) -> set[str]:
+        assert self._sqlite is not None
+        with self._sqlite.begin() as conn:
+            return store_events(conn, records, job_max_attempts=self._job_max_attempts)
+
+    async def _store(self, records: list[InboxRecord]) -> set[str]:
+        if self._thread is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._store_sqlite, records)
+        async with self._engine.begin() as conn:
+            return await conn.run_sync(store_events, records,
+                                       job_max_attempts=self._job_max_attempts)
+
     async def _commit(self, batch: list[tuple[InboxRecord, asyncio.Future[bool]]]) -> None:
         unique: dict[str, InboxRecord] = {}
         for record, _ in batch:
             unique.setdefault(record.dedupe_key, record)
         try:
-            async with session_scope(self._sessions) as session:
-                new_keys = await store_events(
-                    session, list(unique.values()), job_max_attempts=self._job_max_attempts
-                )
+            new_keys = await self._store(list(unique.values()))
         except Exception as exc:  # noqa: BLE001 - every waiting request gets the failure (503)
             log_event("inbox.commit_failed", batch=len(batch), error=type(exc).__name__)
             for _, future in batch:

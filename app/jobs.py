@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import insert_ignoring_conflicts, session_scope
+from app.db import dialect_of, insert_ignoring_conflicts, session_scope
 from app.logs import log_event
 from app.models import Job, JobStatus, utcnow
 
@@ -86,7 +86,7 @@ async def enqueue(
     key: str | None = None,
 ) -> int | None:
     """Add a job; with `key`, a second enqueue of the same key is ignored (returns None)."""
-    stmt = insert_ignoring_conflicts(session, JOB_TABLE).returning(JOB_TABLE.c.id)
+    stmt = insert_ignoring_conflicts(dialect_of(session), JOB_TABLE).returning(JOB_TABLE.c.id)
     row = (
         await session.execute(
             stmt, job_row(kind, payload, max_attempts=max_attempts, due_at=due_at, key=key)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from app import repository
 from app.api import admin, callback, health
@@ -54,7 +57,7 @@ def create_app(
                    concurrency=settings.worker_concurrency, lease_s=settings.job_lease_s)
             if with_worker else None
         )
-        inbox = InboxWriter(sessions, job_max_attempts=settings.job_max_attempts,
+        inbox = InboxWriter(engine, job_max_attempts=settings.job_max_attempts,
                             on_commit=worker.wake if worker else None)
         app_crypto, aibot_crypto = make_crypto(settings)
         runtime = Runtime(settings=settings, engine=engine, sessions=sessions, inbox=inbox,
@@ -65,6 +68,9 @@ def create_app(
         inbox.start()
         stop = asyncio.Event()
         worker_task = asyncio.create_task(worker.run(stop)) if worker else None
+        # Startup leaves ~100k long-lived objects; without this each full GC pass rescans them
+        # (~70 ms pauses every few seconds under load: bench/ingest measured p99 4x worse).
+        gc.freeze()
         log_event("service.started", database=engine.dialect.name, worker=bool(worker),
                   dry_run=settings.dry_run)
         try:
@@ -84,7 +90,18 @@ def create_app(
         summary="Enforces work-group rules on Enterprise WeChat (WeCom)",
         lifespan=lifespan,
     )
+    app.add_middleware(callback.CallbackIngest)
     app.include_router(callback.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                                 routes=app.routes)
+            callback.document_posts(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

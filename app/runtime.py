@@ -63,6 +63,7 @@ def make_wecom_client(settings: Settings) -> WeComClient:
     )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """A FastAPI dependency; async so FastAPI does not hand it to a thread pool."""
     runtime: Runtime = request.app.state.runtime
     return runtime

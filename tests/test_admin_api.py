@@ -129,5 +129,7 @@ class TestHealth:
         ready = httpx.get(url + "/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
         spec = httpx.get(url + "/openapi.json").json()
-        assert "/api/v1/events" in spec["paths"] and "/wecom/callback" in spec["paths"]
+        assert "/api/v1/events" in spec["paths"]
+        assert {"get", "post"} <= set(spec["paths"]["/wecom/callback"])
+        assert {"get", "post"} <= set(spec["paths"]["/wecom/aibot"])
         assert httpx.get(url + "/docs").status_code == 200

@@ -1,0 +1,1 @@
+"""Benchmarks for wecom-warden (run with `.venv/bin/python -m bench.ingest`)."""
