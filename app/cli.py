@@ -69,7 +69,8 @@ async def _run_worker(settings: Settings) -> None:
     wecom = make_wecom_client(settings)
     keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
     executor = Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
-    worker = Worker(sessions, job_handlers(sessions, executor),
+    worker = Worker(sessions, job_handlers(sessions, executor,
+                                job_max_attempts=settings.job_max_attempts),
                     concurrency=settings.worker_concurrency, lease_s=settings.job_lease_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""The inbox: verified callbacks become `inbound_event` rows (unique dedupe key) plus a job each.
+"""The inbox: verified callbacks become `inbound_event` rows (unique dedupe key) plus a job.
 
 Requests hand their event to one `InboxWriter`, which commits everything that arrived while the
 previous commit ran in one transaction (group commit), then answers each request. A request is
@@ -128,22 +128,20 @@ def parse_aibot_payload(text: str) -> dict[str, Any]:
 
 def store_events(conn: Connection, records: list[InboxRecord], *, job_max_attempts: int
                  ) -> set[str]:
-    """Insert new events and their processing jobs; return the dedupe keys that were new.
+    """Insert new events and one job that processes them all; return the new dedupe keys.
 
-    Synchronous Core: the writer runs it on its own thread for SQLite, through `run_sync` on
-    PostgreSQL.
+    One job per commit, not per event: the worker then handles the batch in one transaction
+    (an event that fails gets a job of its own; see app.pipeline). Synchronous Core: the writer
+    runs it on its own thread for SQLite, through `run_sync` on PostgreSQL.
     """
     stmt = insert_ignoring_conflicts(conn.dialect.name, EVENT_TABLE).returning(
         EVENT_TABLE.c.id, EVENT_TABLE.c.dedupe_key
     )
     inserted = conn.execute(stmt, [r.row() for r in records]).all()
     if inserted:
-        now = utcnow()
-        conn.execute(
-            sa.insert(JOB_TABLE),
-            [job_row(JobKind.PROCESS_EVENT, {"event_id": row.id}, max_attempts=job_max_attempts,
-                     now=now) for row in inserted],
-        )
+        ids = sorted(row.id for row in inserted)
+        conn.execute(sa.insert(JOB_TABLE), job_row(
+            JobKind.PROCESS_EVENT, {"event_ids": ids}, max_attempts=job_max_attempts))
     return {row.dedupe_key for row in inserted}
 
 

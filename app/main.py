@@ -53,7 +53,8 @@ def create_app(
         keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
         executor = Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
         worker = (
-            Worker(sessions, job_handlers(sessions, executor),
+            Worker(sessions, job_handlers(sessions, executor,
+                                job_max_attempts=settings.job_max_attempts),
                    concurrency=settings.worker_concurrency, lease_s=settings.job_lease_s)
             if with_worker else None
         )

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 import handlers
+from app import jobs
 from app.db import session_scope
 from app.inbox import parse_aibot_payload
-from app.jobs import ClaimedJob
+from app.jobs import ClaimedJob, JobKind
 from app.logs import log_event
 from app.models import EventSource, EventStatus, InboundEvent, utcnow
 from app.wecom.crypto import parse_xml, xml_fields
@@ -31,21 +33,51 @@ def event_fields(event: InboundEvent) -> dict[str, Any]:
 
 
 class EventProcessor:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Runs `process_event` jobs: {"event_ids": [...]} from a group commit, or {"event_id": n}.
+
+    A batch is handled in one transaction. An event whose handler fails is split off into a job
+    of its own (keyed, so once), which then retries with backoff and can go dead by itself;
+    the rest of the batch is not held back by it.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, job_max_attempts: int = 8
+                 ) -> None:
         self._sessions = sessions
+        self._job_max_attempts = job_max_attempts
 
     async def __call__(self, job: ClaimedJob) -> None:
-        event_id = int(job.payload["event_id"])
+        single = "event_id" in job.payload
+        ids = [int(job.payload["event_id"])] if single else [int(i) for i in job.payload["event_ids"]]
+        failed: list[tuple[int, Exception]] = []
         async with session_scope(self._sessions) as session:
-            event = await session.get(InboundEvent, event_id)
-            if event is None:
-                raise LookupError(f"inbound event {event_id} does not exist")
-            if event.status == EventStatus.PROCESSED:
-                return  # a re-run after a lost lease: already done
-            source = AIBOT if event.source == EventSource.AIBOT else "app"
-            record = handlers.dispatch(event_fields(event), source=source)
-            event.record_kind = type(record).__name__
-            event.record = record_json(record)
-            event.status = EventStatus.PROCESSED
-            event.processed_at = utcnow()
-        log_event("event.processed", event=event_id, record=type(record).__name__)
+            events = {e.id: e for e in (await session.execute(
+                select(InboundEvent).where(col(InboundEvent.id).in_(ids)))).scalars()}
+            for event_id in ids:
+                event = events.get(event_id)
+                if event is None:
+                    raise LookupError(f"inbound event {event_id} does not exist")
+                if single:
+                    self._process(event)  # raises: this job retries, then goes dead
+                    continue
+                try:
+                    # The handler is pure and the row changes only after it succeeded,
+                    # so a failure leaves nothing half-done in this transaction.
+                    self._process(event)
+                except Exception as exc:  # noqa: BLE001 - recorded, retried on its own job
+                    failed.append((event_id, exc))
+            for event_id, error in failed:
+                await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event_id},
+                                   key=f"process-event:{event_id}",
+                                   max_attempts=self._job_max_attempts)
+                log_event("event.split_off", event=event_id, error=type(error).__name__)
+
+    def _process(self, event: InboundEvent) -> None:
+        if event.status == EventStatus.PROCESSED:
+            return  # a re-run after a lost lease: already done
+        source = AIBOT if event.source == EventSource.AIBOT else "app"
+        record = handlers.dispatch(event_fields(event), source=source)
+        event.record_kind = type(record).__name__
+        event.record = record_json(record)
+        event.status = EventStatus.PROCESSED
+        event.processed_at = utcnow()
+        log_event("event.processed", level=10, event=event.id, record=event.record_kind)

@@ -32,12 +32,11 @@ class Runtime:
     clock: Callable[[], float] = field(default=time.time)
 
 
-def job_handlers(sessions: async_sessionmaker[AsyncSession], executor: Executor) -> dict[
-    str, JobHandler
-]:
+def job_handlers(sessions: async_sessionmaker[AsyncSession], executor: Executor, *,
+                 job_max_attempts: int) -> dict[str, JobHandler]:
     """Every job kind the worker knows. Timers of later issues register here."""
     return {
-        JobKind.PROCESS_EVENT: EventProcessor(sessions),
+        JobKind.PROCESS_EVENT: EventProcessor(sessions, job_max_attempts=job_max_attempts),
         JobKind.EXECUTE_ACTION: executor.run_job,
     }
 

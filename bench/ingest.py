@@ -360,8 +360,8 @@ def migrated_database(cfg: BenchConfig, label: str) -> Path:
 def stored_events(db: Path, prefix: str) -> tuple[int, float | None]:
     """(measured rows in inbound_event, mean group-commit batch size or None).
 
-    The batch size is a read-only diagnostic that leans on an internal detail: store_events gives
-    all jobs of one commit the same `created_at`, so distinct values count the commits.
+    The batch size is a read-only diagnostic that leans on an internal detail: store_events
+    writes one process_event job per commit, so events / jobs is the mean batch.
     """
     with contextlib.closing(sqlite3.connect(db)) as conn:
         like = (f"msg:{prefix}%",)
@@ -369,8 +369,8 @@ def stored_events(db: Path, prefix: str) -> tuple[int, float | None]:
                                 like).fetchone()[0])
         try:
             commits = int(conn.execute(
-                "SELECT count(DISTINCT j.created_at) FROM job j JOIN inbound_event e"
-                " ON e.id = json_extract(j.payload, '$.event_id') WHERE e.dedupe_key LIKE ?",
+                "SELECT count(DISTINCT j.id) FROM job j, json_each(j.payload, '$.event_ids') ids"
+                " JOIN inbound_event e ON e.id = ids.value WHERE e.dedupe_key LIKE ?",
                 like).fetchone()[0])
         except sqlite3.Error:
             commits = 0

@@ -1,0 +1,69 @@
+"""process_event jobs: one per group commit; a failing event is split off into a job of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import handlers
+from app.db import make_engine, make_sessionmaker, session_scope
+from app.inbox import InboxRecord, InboxWriter
+from app.jobs import Worker
+from app.models import EventSource, InboundEvent, Job, JobStatus
+from app.pipeline import EventProcessor
+
+
+def text_event(msg_id: int) -> InboxRecord:
+    xml = (f"<xml><ToUserName>wwcorp</ToUserName><FromUserName>lisi</FromUserName>"
+           f"<CreateTime>1763712000</CreateTime><MsgType>text</MsgType>"
+           f"<Content>第{msg_id}条</Content><MsgId>{msg_id}</MsgId></xml>")
+    return InboxRecord(dedupe_key=f"msg:{msg_id}", source=EventSource.APP, msg_type="text",
+                       payload=xml)
+
+
+class TestBatches:
+    async def test_one_job_per_commit_and_a_bad_event_goes_its_own_way(
+        self, db_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        engine = make_engine(db_url)
+        sessions = make_sessionmaker(engine)
+        inbox = InboxWriter(engine, job_max_attempts=3)
+        inbox.start()
+
+
+        assert await asyncio.gather(*(inbox.put(text_event(n)) for n in (1, 2, 3))) == [True] * 3
+        await inbox.stop()
+        async with session_scope(sessions) as s:
+            (job,) = (await s.execute(sa.select(Job))).scalars().all()
+        assert sorted(job.payload["event_ids"]) == [1, 2, 3]  # type: ignore[index]
+
+        real = handlers.dispatch
+
+        def flaky(fields: Any, *, source: str) -> Any:
+            if fields.get("MsgId") == "2":
+                raise ValueError("handler bug")
+            return real(fields, source=source)
+
+        monkeypatch.setattr(handlers, "dispatch", flaky)
+        worker = Worker(sessions, {"process_event": EventProcessor(sessions, job_max_attempts=3)})
+        await worker.run_until_idle()
+        async with session_scope(sessions) as s:
+            status = dict((await s.execute(sa.select(InboundEvent.id, InboundEvent.status))).all())  # type: ignore[call-overload]
+            split = (await s.execute(sa.select(Job).where(Job.key == "process-event:2"))).scalar_one()
+        assert status == {1: "processed", 2: "received", 3: "processed"}
+        assert split.payload == {"event_id": 2}
+        assert (split.status, split.attempts) == (JobStatus.QUEUED, 1)  # failed once, backing off
+        assert "handler bug" in (split.last_error or "")
+
+        monkeypatch.setattr(handlers, "dispatch", real)  # the bug is fixed
+        async with session_scope(sessions) as s:
+            await s.execute(sa.update(Job).where(Job.id == split.id).values(due_at=split.created_at))
+        await worker.run_until_idle()
+        async with session_scope(sessions) as s:
+            event = await s.get(InboundEvent, 2)
+            assert event is not None and event.status == "processed"
+            assert event.record_kind == "ChatMessage"
+        await engine.dispose()
