@@ -60,18 +60,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _run_worker(settings: Settings) -> None:
     from app.db import make_engine, make_sessionmaker
-    from app.executor import Executor
-    from app.jobs import Worker
-    from app.runtime import job_handlers, make_wecom_client
+    from app.runtime import make_executor, make_wecom_client, make_worker
 
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     wecom = make_wecom_client(settings)
-    keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
-    executor = Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
-    worker = Worker(sessions, job_handlers(sessions, executor,
-                                job_max_attempts=settings.job_max_attempts),
-                    concurrency=settings.worker_concurrency, lease_s=settings.job_lease_s)
+    worker = make_worker(settings, sessions, make_executor(settings, sessions, wecom))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,11 +15,9 @@ from fastapi.openapi.utils import get_openapi
 from app import repository
 from app.api import admin, callback, health
 from app.db import check_migrated, make_engine, make_sessionmaker, session_scope
-from app.executor import Executor
 from app.inbox import InboxWriter
-from app.jobs import Worker
 from app.logs import log_event
-from app.runtime import Runtime, job_handlers, make_crypto, make_wecom_client
+from app.runtime import Runtime, make_crypto, make_executor, make_wecom_client, make_worker
 from app.settings import Settings, get_settings
 
 
@@ -50,14 +48,8 @@ def create_app(
         await check_migrated(engine)  # refuse to serve an unmigrated database
         sessions = make_sessionmaker(engine)
         wecom = make_wecom_client(settings)
-        keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
-        executor = Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
-        worker = (
-            Worker(sessions, job_handlers(sessions, executor,
-                                job_max_attempts=settings.job_max_attempts),
-                   concurrency=settings.worker_concurrency, lease_s=settings.job_lease_s)
-            if with_worker else None
-        )
+        executor = make_executor(settings, sessions, wecom)
+        worker = make_worker(settings, sessions, executor) if with_worker else None
         inbox = InboxWriter(engine, job_max_attempts=settings.job_max_attempts,
                             on_commit=worker.wake if worker else None)
         app_crypto, aibot_crypto = make_crypto(settings)

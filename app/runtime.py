@@ -41,6 +41,19 @@ def job_handlers(sessions: async_sessionmaker[AsyncSession], executor: Executor,
     }
 
 
+def make_executor(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                  wecom: WeComClient) -> Executor:
+    keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
+    return Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
+
+
+def make_worker(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                executor: Executor) -> Worker:
+    handlers = job_handlers(sessions, executor, job_max_attempts=settings.job_max_attempts)
+    return Worker(sessions, handlers, concurrency=settings.worker_concurrency,
+                  lease_s=settings.job_lease_s)
+
+
 def make_crypto(settings: Settings) -> tuple[CallbackCrypto, CallbackCrypto]:
     """(app callback crypto with receiveid = CorpID, AI-bot crypto with receiveid = "")."""
     token = settings.token.get_secret_value()

@@ -65,3 +65,42 @@ class TestDemo:
         assert time.monotonic() - started < 120
         kinds = {r[0] for r in fetch(db, "SELECT kind FROM action")}
         assert kinds == {"send_private_message", "remove_member", "recall_message"}
+
+
+class TestWorkerCommand:
+    def test_worker_process_processes_events_and_stops_on_sigterm(self, sqlite_url: str) -> None:
+        import asyncio
+        import signal
+
+        from app.db import make_engine
+        from app.inbox import InboxWriter
+        from tests.test_pipeline import text_event
+
+        async def store() -> None:
+            engine = make_engine(sqlite_url)
+            inbox = InboxWriter(engine, job_max_attempts=3)
+            inbox.start()
+            await asyncio.gather(*(inbox.put(text_event(n)) for n in (11, 12)))
+            await inbox.stop()
+            await engine.dispose()
+
+        asyncio.run(store())
+        settings = make_settings(sqlite_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env.update({"WARDEN_DATABASE_URL": sqlite_url, "WARDEN_CORP_ID": settings.corp_id,
+                    "WARDEN_AGENT_ID": "1000002", "WARDEN_SECRET": "a-real-looking-secret",
+                    "WARDEN_TOKEN": settings.token.get_secret_value(),
+                    "WARDEN_AES_KEY": settings.aes_key.get_secret_value()})
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while fetch(sqlite_url, "SELECT count(*) FROM inbound_event WHERE status = "
+                                    "'processed'")[0][0] < 2:
+                assert time.monotonic() < deadline and proc.poll() is None, "not processed"
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr
+        assert "worker.started" in stderr and "worker.stopped" in stderr
