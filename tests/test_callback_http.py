@@ -216,3 +216,26 @@ class TestUrlCheck:
         r = httpx.get(f"{client.url}/wecom/callback",
                       params={"msg_signature": sig, "timestamp": ts, "nonce": "99", "echostr": enc})
         assert (r.status_code, r.text) == (200, "8203941234567")
+
+
+class TestDatabaseTrouble:
+    def test_unstorable_event_is_503_and_the_retry_is_stored(
+        self, sqlite_url: str, live_server_factory: Any
+    ) -> None:
+        """Nothing is lost: while the event cannot be stored WeCom gets 503 and retries."""
+        import sqlite3
+
+        settings = make_settings(sqlite_url)
+        server = live_server_factory(create_app(settings, run_worker=False))
+        client = Client(settings, server.url)
+        params, body = client.signed(text_message(8801))
+        path = sqlite_url.split("///", 1)[1]
+        with sqlite3.connect(path) as db:  # the table vanishes behind the service's back
+            db.execute("ALTER TABLE inbound_event RENAME TO inbound_event_away")
+        refused = client.post(params, body)
+        with sqlite3.connect(path) as db:
+            db.execute("ALTER TABLE inbound_event_away RENAME TO inbound_event")
+            assert db.execute("SELECT count(*) FROM job").fetchone()[0] == 0
+        assert (refused.status_code, refused.text) == (503, "temporarily unavailable")
+        assert client.post(params, body).status_code == 200  # WeCom's retry
+        assert snapshot(sqlite_url) == (1, 1, 0)
