@@ -20,7 +20,7 @@ from app.db import dialect_of, insert_ignoring_conflicts, session_scope
 from app.jobs import ClaimedJob, JobKind, enqueue
 from app.logs import log_event
 from app.models import Action, ActionKind, ActionStatus, utcnow
-from app.wecom.client import WeComClient, WeComError, WeComTransportError
+from app.wecom.client import WeComClient, WeComError
 from app.wecom.codes import Endpoint, ErrCode
 
 ACTION_TABLE: sa.Table = Action.__table__  # type: ignore[attr-defined]
@@ -126,13 +126,10 @@ class Executor:
                                       result={"would_call": endpoint})
         try:
             answer = await self._call(kind, params)
-        except WeComTransportError as exc:
-            await self._release(action_id, exc)
-            raise  # the job retries with backoff
         except WeComError as exc:
-            if exc.errcode in ErrCode.RETRYABLE:
+            if exc.transient:
                 await self._release(action_id, exc)
-                raise
+                raise  # the job retries with backoff
             return await self._finish(action_id, ActionStatus.FAILED, endpoint=endpoint,
                                       errcode=exc.errcode, errmsg=exc.errmsg)
         return await self._finish(action_id, ActionStatus.DONE, endpoint=endpoint, errcode=0,

@@ -90,7 +90,8 @@ class TestExecutor:
         executor = env.executor()
         assert await executor.execute(first) == ActionStatus.DONE
         assert await executor.execute(first) == ActionStatus.DONE  # a re-run of the job
-        assert len(env.calls(Endpoint.MESSAGE_SEND)) == 1
+        (call,) = env.calls(Endpoint.MESSAGE_SEND)
+        assert call["body"]["enable_duplicate_check"] == 1  # a client retry is not delivered twice
         action = await env.action(first)
         sent = env.sim.state.snapshot()["messages"]
         assert action.wecom_msgid and action.wecom_msgid == sent[0]["msgid"]
@@ -154,6 +155,15 @@ class TestExecutor:
         action = await env.action(action_id)
         assert action.status == ActionStatus.DONE and action.attempts == 2
         assert len([c for c in env.calls(Endpoint.MESSAGE_SEND) if not c["fault"]]) == 1
+
+    async def test_a_permanent_http_error_fails_without_retry(self, env: Env) -> None:
+        env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=404)])
+        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
+                                      {"chatid": SALES, "userids": ["wujiu"]}, "http404")
+        assert await env.executor().execute(action_id) == ActionStatus.FAILED
+        action = await env.action(action_id)
+        assert (action.wecom_errcode, action.wecom_errmsg) == (-1, "HTTP 404")
+        assert len(env.calls(Endpoint.APPCHAT_UPDATE)) == 1
 
     @pytest.mark.parametrize(("kind", "params", "expected", "calls"), [
         (ActionKind.SEND_PRIVATE_MESSAGE,

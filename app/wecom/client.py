@@ -48,6 +48,7 @@ FREQ_LIMIT_JITTER_S = 5.0  # spread the callers that were banned together
 # same to callers (transient, try again later); the class WeComTransportError tells them apart.
 TRANSPORT_ERRCODE = ErrCode.SYSTEM_BUSY
 MASK = "***"
+DUPLICATE_CHECK_INTERVAL_S = 1800  # message/send duplicate_check_interval (WECOM.md §4.3, max 4 h)
 
 _jitter = secrets.SystemRandom()
 # Query parameters that carry credentials, in any URL that reaches a log line.
@@ -101,6 +102,11 @@ class WeComError(Exception):
     def __str__(self) -> str:
         return f"WeCom {self.endpoint or '?'} errcode={self.errcode}: {self.errmsg}"
 
+    @property
+    def transient(self) -> bool:
+        """Worth trying again later (busy, rate-limited); any other errcode is WeCom's answer."""
+        return self.errcode in ErrCode.RETRYABLE
+
 
 class WeComTransportError(WeComError):
     """No usable answer: timeout, connection error, HTTP 5xx (after retries) or a non-JSON reply.
@@ -115,6 +121,10 @@ class WeComTransportError(WeComError):
         super().__init__(TRANSPORT_ERRCODE, errmsg, endpoint)
         self.http_status = http_status
         self.retryable = retryable
+
+    @property
+    def transient(self) -> bool:
+        return self.retryable
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,11 +279,7 @@ class WeComClient:
                     log.info("wecom.token.refresh endpoint=%s errcode=%d", endpoint.value,
                              exc.errcode)
                     continue
-                transient = (
-                    exc.retryable if isinstance(exc, WeComTransportError)
-                    else exc.errcode in ErrCode.RETRYABLE
-                )
-                if not transient or attempt >= self._max_attempts:
+                if not exc.transient or attempt >= self._max_attempts:
                     log.warning("wecom.failed endpoint=%s errcode=%d attempts=%d error=%s",
                                 endpoint.value, exc.errcode, attempt, type(exc).__name__)
                     raise
@@ -395,8 +401,11 @@ class WeComClient:
             if userid != "@all":
                 await self._member_min_limit.acquire(userid)
                 await self._member_hour_limit.acquire(userid)
+        # WeCom's duplicate check makes a retry after a timeout (the first may have arrived)
+        # deliver once: identical content to the same member within the interval is dropped.
         payload = {"touser": "|".join(touser), "msgtype": msgtype, "agentid": self._agent_id,
-                   msgtype: body, "safe": 0}
+                   msgtype: body, "safe": 0, "enable_duplicate_check": 1,
+                   "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL_S}
         return await self._request("POST", Endpoint.MESSAGE_SEND, json=payload)
 
     async def message_recall(self, msgid: str) -> None:
