@@ -10,7 +10,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from app.settings import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings
+from app.settings import (
+    DEFAULT_DATABASE_URL,
+    ConfigError,
+    Settings,
+    check_database_url,
+    load_settings,
+)
 
 
 def _fail(message: str) -> int:
@@ -25,12 +31,10 @@ def _settings() -> Settings:
 def _database_url() -> str:
     """Only the database URL: `migrate` and `create-token` need no WeCom secrets."""
     url = os.environ.get("WARDEN_DATABASE_URL", DEFAULT_DATABASE_URL)
-    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise ConfigError(
-            "configuration error: WARDEN_DATABASE_URL must start with sqlite+aiosqlite:// "
-            "or postgresql+asyncpg://"
-        )
-    return url
+    try:
+        return check_database_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"configuration error: WARDEN_DATABASE_URL {exc}") from None
 
 
 async def _ensure_migrated(url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -94,17 +93,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, v: str) -> str:
-        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return v
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
-    def sqlite_path(self) -> Path | None:
-        return Path(self.database_url.split("///", 1)[1]) if self.is_sqlite else None
+        return check_database_url(v)
 
     def describe(self) -> dict[str, str]:
         """Every setting as text for `check-config`, secrets masked."""
@@ -124,6 +113,13 @@ class Settings(BaseSettings):
                 text = str(value)
             out[f"WARDEN_{name.upper()}"] = text
         return out
+
+
+def check_database_url(url: str) -> str:
+    """The URL if its driver is one we run on, else ValueError saying which are."""
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return url
 
 
 def mask(secret: str) -> str:

@@ -45,6 +45,12 @@ class TestMigrateAndTokens:
                             headers={"Authorization": f"Bearer {token}x"})
         assert (ok.status_code, bad.status_code) == (200, 401)
 
+    def test_migrate_names_a_bad_database_url(self) -> None:
+        r = run("migrate", db="mysql://warden@db/warden")
+        assert r.returncode == 2
+        assert r.stderr.strip() == ("wecom-warden: configuration error: WARDEN_DATABASE_URL must "
+                                    "start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+
     def test_create_token_refuses_an_unmigrated_database(self, tmp_path: Path) -> None:
         r = run("create-token", db=f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
         assert r.returncode == 2 and "wecom-warden migrate" in r.stderr
