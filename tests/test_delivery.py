@@ -57,7 +57,7 @@ class TestEveryKindArrives:
         ]
 
         async def deliver() -> list[Any]:
-            out = [await sender.send_xml(x) for x in xmls]
+            out: list[Any] = [await sender.send_xml(x) for x in xmls]
             out.append(await sender.send_aibot(sim.aibot_text_json(
                 aibotid="aib", chatid="wrsales2024", from_user="zhangsan", content="@warden 收到")))
             out.append(await sender.verify_url("5555"))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
 
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.executor import ActionRejected, Executor, plan_action
@@ -97,7 +98,7 @@ class TestExecutor:
         assert action.wecom_msgid and action.wecom_msgid == sent[0]["msgid"]
         async with session_scope(env.sessions) as s:
             n = await s.scalar(sa.select(sa.func.count()).select_from(Job)
-                               .where(Job.kind == JobKind.EXECUTE_ACTION))
+                               .where(col(Job.kind) == JobKind.EXECUTE_ACTION))
         assert n == 1  # the second plan queued nothing
 
     async def test_send_then_recall_our_own_message(self, env: Env) -> None:
@@ -148,7 +149,7 @@ class TestExecutor:
         action = await env.action(action_id)
         assert action.status == ActionStatus.PLANNED and action.wecom_errcode == -1
         async with session_scope(env.sessions) as s:
-            job = await s.scalar(sa.select(Job).where(Job.kind == JobKind.EXECUTE_ACTION))
+            job = await s.scalar(sa.select(Job).where(col(Job.kind) == JobKind.EXECUTE_ACTION))
             assert job is not None and job.status == JobStatus.QUEUED and job.attempts == 1
             job.due_at = job.created_at  # skip the backoff wait
         await worker.run_until_idle()

@@ -10,9 +10,11 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobs
 from app.db import make_engine, make_sessionmaker, session_scope
@@ -25,6 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 async def _sessions(url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(url)
     return engine, make_sessionmaker(engine)
+
+
+async def _new(s: AsyncSession, kind: str, **kw: Any) -> int:
+    """Enqueue a job without a key (which always inserts) and return its id."""
+    job_id = await jobs.enqueue(s, kind, {}, **kw)
+    assert job_id is not None
+    return job_id
 
 
 async def _job(sessions, job_id: int) -> Job:  # type: ignore[no-untyped-def]
@@ -62,7 +71,7 @@ class TestQueue:
     async def test_expired_lease_is_claimed_again(self, db_url: str) -> None:
         engine, sessions = await _sessions(db_url)
         async with session_scope(sessions) as s:
-            job_id = await jobs.enqueue(s, "k", {})
+            job_id = await _new(s, "k")
         async with session_scope(sessions) as s:
             (first,) = await jobs.claim(s, worker="dead", limit=1, lease_s=30)
         later = utcnow() + timedelta(seconds=31)
@@ -78,7 +87,7 @@ class TestQueue:
     async def test_failures_back_off_then_go_dead_and_admin_can_retry(self, db_url: str) -> None:
         engine, sessions = await _sessions(db_url)
         async with session_scope(sessions) as s:
-            job_id = await jobs.enqueue(s, "k", {}, max_attempts=2)
+            job_id = await _new(s, "k", max_attempts=2)
         async with session_scope(sessions) as s:
             (j1,) = await jobs.claim(s, worker="w", limit=1, lease_s=30)
             assert await jobs.fail(s, j1, "boom 1") == JobStatus.QUEUED
@@ -119,8 +128,8 @@ class TestWorker:
         async with session_scope(sessions) as s:
             for n in range(5):
                 await jobs.enqueue(s, "ok", {"n": n})
-            bad = await jobs.enqueue(s, "broken", {}, max_attempts=1)
-            unknown = await jobs.enqueue(s, "nobody-handles-this", {}, max_attempts=1)
+            bad = await _new(s, "broken", max_attempts=1)
+            unknown = await _new(s, "nobody-handles-this", max_attempts=1)
         worker = Worker(sessions, {"ok": ok, "broken": broken}, concurrency=3)
         await worker.run_until_idle()
         assert sorted(seen) == [0, 1, 2, 3, 4]
@@ -134,7 +143,7 @@ class TestWorker:
         """A job claimed by a worker that dies is run again, once, after its lease expires."""
         engine, sessions = await _sessions(db_url)
         async with session_scope(sessions) as s:
-            job_id = await jobs.enqueue(s, "test.job", {})
+            job_id = await _new(s, "test.job")
         started = tmp_path / "started.txt"
         proc = subprocess.Popen([sys.executable, "-m", "tests.worker_proc", db_url, "hang",  # noqa: ASYNC220
                                  str(started), "2"], cwd=ROOT)
@@ -202,7 +211,7 @@ class TestHeartbeat:
         """A job running longer than its lease is not taken over while its worker lives."""
         engine, sessions = await _sessions(sqlite_url)
         async with session_scope(sessions) as s:
-            job_id = await jobs.enqueue(s, "slow", {})
+            job_id = await _new(s, "slow")
         release = asyncio.Event()
 
         async def slow(job: ClaimedJob) -> None:

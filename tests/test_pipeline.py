@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
 
 import handlers
 from app.db import make_engine, make_sessionmaker, session_scope
@@ -51,8 +52,9 @@ class TestBatches:
         worker = Worker(sessions, {"process_event": EventProcessor(sessions, job_max_attempts=3)})
         await worker.run_until_idle()
         async with session_scope(sessions) as s:
-            status = dict((await s.execute(sa.select(InboundEvent.id, InboundEvent.status))).all())  # type: ignore[call-overload]
-            split = (await s.execute(sa.select(Job).where(Job.key == "process-event:2"))).scalar_one()
+            rows = await s.execute(sa.select(col(InboundEvent.id), col(InboundEvent.status)))
+            status = {event_id: state for event_id, state in rows.all()}
+            split = (await s.execute(sa.select(Job).where(col(Job.key) == "process-event:2"))).scalar_one()
         assert status == {1: "processed", 2: "received", 3: "processed"}
         assert split.payload == {"event_id": 2}
         assert (split.status, split.attempts) == (JobStatus.QUEUED, 1)  # failed once, backing off
@@ -60,7 +62,7 @@ class TestBatches:
 
         monkeypatch.setattr(handlers, "dispatch", real)  # the bug is fixed
         async with session_scope(sessions) as s:
-            await s.execute(sa.update(Job).where(Job.id == split.id).values(due_at=split.created_at))
+            await s.execute(sa.update(Job).where(col(Job.id) == split.id).values(due_at=split.created_at))
         await worker.run_until_idle()
         async with session_scope(sessions) as s:
             event = await s.get(InboundEvent, 2)
