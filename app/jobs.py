@@ -49,7 +49,7 @@ JobHandler = Callable[[ClaimedJob], Awaitable[None]]
 
 
 def backoff_s(attempt: int) -> float:
-    """Exponential backoff with full jitter, capped (attempt counts from 1)."""
+    """Exponential backoff, capped, jittered in [ceiling/2, ceiling] (attempt counts from 1)."""
     ceiling = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
     return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
 

@@ -22,6 +22,7 @@ from app.jobs import ClaimedJob, Worker
 from app.models import Job, JobStatus, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
+DEAD_LEASE_S = 4.0  # the killed worker's lease: long enough that a slow machine sees it held
 
 
 async def _sessions(url: str):  # type: ignore[no-untyped-def]
@@ -90,10 +91,12 @@ class TestQueue:
             job_id = await _new(s, "k", max_attempts=2)
         async with session_scope(sessions) as s:
             (j1,) = await jobs.claim(s, worker="w", limit=1, lease_s=30)
+            before = utcnow()
             assert await jobs.fail(s, j1, "boom 1") == JobStatus.QUEUED
+            after = utcnow()
         job = await _job(sessions, job_id)
-        delay = (job.due_at - utcnow()).total_seconds()
-        assert jobs.BACKOFF_BASE_S / 2 - 1 <= delay <= jobs.BACKOFF_BASE_S
+        base = timedelta(seconds=jobs.BACKOFF_BASE_S)
+        assert before + base / 2 <= job.due_at <= after + base  # jittered within [base/2, base]
         assert job.last_error == "boom 1"
         async with session_scope(sessions) as s:
             assert await jobs.claim(s, worker="w", limit=1, lease_s=30) == []  # backing off
@@ -146,7 +149,7 @@ class TestWorker:
             job_id = await _new(s, "test.job")
         started = tmp_path / "started.txt"
         proc = subprocess.Popen([sys.executable, "-m", "tests.worker_proc", db_url, "hang",  # noqa: ASYNC220
-                                 str(started), "2"], cwd=ROOT)
+                                 str(started), str(DEAD_LEASE_S)], cwd=ROOT)
         try:
             deadline = time.monotonic() + 30
             while not (started.exists() and started.read_text()):
@@ -155,6 +158,7 @@ class TestWorker:
         finally:
             proc.kill()  # SIGKILL: no cleanup, the lease just lapses
             proc.wait()
+        lapsed_at = time.monotonic() + DEAD_LEASE_S  # its last heartbeat was before the kill
         assert (await _job(sessions, job_id)).status == JobStatus.RUNNING
 
         runs: list[int] = []
@@ -165,7 +169,7 @@ class TestWorker:
         worker = Worker(sessions, {"test.job": handler}, lease_s=2)
         await worker.run_until_idle()
         assert runs == []  # lease still held by the dead worker
-        await asyncio.sleep(2.2)
+        await asyncio.sleep(lapsed_at - time.monotonic() + 0.2)
         await worker.run_until_idle()
         await worker.run_until_idle()
         assert runs == [2]  # run again exactly once, as its second attempt
@@ -217,9 +221,9 @@ class TestHeartbeat:
         async def slow(job: ClaimedJob) -> None:
             await release.wait()
 
-        worker = Worker(sessions, {"slow": slow}, lease_s=0.6)
+        worker = Worker(sessions, {"slow": slow}, lease_s=1.2)
         task = asyncio.create_task(worker.run_until_idle())
-        await asyncio.sleep(1.5)  # well past the first lease
+        await asyncio.sleep(3.0)  # well past the first lease
         async with session_scope(sessions) as s:
             stolen = await jobs.claim(s, worker="other", limit=1, lease_s=1)
         release.set()
