@@ -1,25 +1,26 @@
 # wecom-warden: slim, non-root; applies migrations, then serves (worker in-process by default).
 FROM python:3.11-slim AS build
-WORKDIR /src
+WORKDIR /srv/warden
 COPY pyproject.toml README.md ./
+COPY alembic ./alembic
 COPY app ./app
 COPY handlers ./handlers
 COPY policies ./policies
+# Editable install: the code runs from /srv/warden, where `wecom-warden migrate` finds alembic/
+# beside app/ (the same layout as a checkout). The runtime stage keeps both paths unchanged.
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
-    && /opt/venv/bin/pip install --no-cache-dir .
+    && /opt/venv/bin/pip install --no-cache-dir -e . \
+    && find /srv/warden -name __pycache__ -prune -exec rm -rf {} +
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     WARDEN_DATABASE_URL=sqlite+aiosqlite:////data/wecom-warden.db
-RUN useradd --system --uid 10001 --home /srv/warden warden \
-    && mkdir -p /data /srv/warden && chown warden /data /srv/warden
+RUN useradd --system --uid 10001 --home-dir /data --no-create-home warden \
+    && mkdir -p /data && chown warden /data
 COPY --from=build /opt/venv /opt/venv
-WORKDIR /srv/warden
-# alembic/ stays beside the package: `wecom-warden migrate` finds it relative to app/.
-COPY --chown=warden alembic ./alembic
-COPY --chown=warden app ./app
-COPY --chown=warden handlers ./handlers
-COPY --chown=warden policies ./policies
+# Root-owned and read-only to the service user.
+COPY --from=build /srv/warden /srv/warden
+WORKDIR /data
 USER warden
 VOLUME ["/data"]
 EXPOSE 8080

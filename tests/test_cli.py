@@ -45,6 +45,16 @@ class TestMigrateAndTokens:
                             headers={"Authorization": f"Bearer {token}x"})
         assert (ok.status_code, bad.status_code) == (200, 401)
 
+    def test_console_script_migrates_from_any_directory(self, tmp_path: Path) -> None:
+        """As in the Docker image: the installed `wecom-warden`, run outside the checkout."""
+        script = Path(sys.executable).parent / "wecom-warden"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env["WARDEN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'anywhere.db'}"
+        r = subprocess.run([str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120, check=False)
+        assert r.returncode == 0, r.stderr
+        assert "is at revision 0001" in r.stdout
+
     def test_migrate_names_a_bad_database_url(self) -> None:
         r = run("migrate", db="mysql://warden@db/warden")
         assert r.returncode == 2
