@@ -83,6 +83,7 @@ class TestAibot:
         (b'{"encrypt": 5}', 400),
         (b'["encrypt"]', 400),
         (b'{"encrypt": "' + b"A" * 70_000 + b'"}', 413),
+        (b"[" * 30_000, 400),  # nested deeper than the JSON parser recurses
     ])
     def test_malformed_bodies(self, bot: Any, body: bytes, status: int) -> None:
         _, url, db, _ = bot

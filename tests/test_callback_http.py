@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from app.main import create_app
 from app.settings import Settings
@@ -183,10 +184,41 @@ class TestRefused:
 
         self._assert_refused(url, client.post(params, chunks()), 413)  # no Content-Length
 
+    @pytest.mark.parametrize("mangle", [str.upper, lambda sig: "é" * 40])
+    def test_signature_not_exactly_ours_is_403(self, service: Any, mangle: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(10))
+        params["msg_signature"] = mangle(params["msg_signature"])
+        self._assert_refused(url, client.post(params, body), 403)
+
+    def test_non_ascii_digits_in_timestamp_are_400(self, service: Any) -> None:
+        client, url = service
+        params, body = client.signed(text_message(11))
+        params["timestamp"] = "²" * 10  # str.isdigit() says yes, int() says no
+        self._assert_refused(url, client.post(params, body), 400)
+
+    def test_bad_padding_under_a_valid_signature_is_400(self, service: Any) -> None:
+        client, url = service
+        key = base64.b64decode(client.settings.aes_key.get_secret_value() + "=")
+        encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        framed = secrets.token_bytes(16) + (5).to_bytes(4, "big") + b"hello" + CORP_ID.encode()
+        n = 32 - len(framed) % 32
+        cipher = encryptor.update(framed + bytes(range(1, n + 1))) + encryptor.finalize()
+        params, body = client.raw_signed(base64.b64encode(cipher).decode())
+        self._assert_refused(url, client.post(params, body), 400)
+
     def test_missing_parameters_are_400(self, service: Any) -> None:
         client, url = service
         _, body = client.signed(text_message(8))
         self._assert_refused(url, client.post({}, body), 400)
+
+    def test_url_check_with_non_ascii_signature_is_403(self, service: Any) -> None:
+        client, url = service
+        enc, _sig = client.crypto.encrypt("12345", timestamp="1", nonce="2")
+        r = httpx.get(f"{client.url}/wecom/callback", params={
+            "msg_signature": "é" * 40, "timestamp": str(int(time.time())), "nonce": "2",
+            "echostr": enc})
+        self._assert_refused(url, r, 403)
 
     def test_url_check_with_bad_signature_is_403(self, service: Any) -> None:
         client, url = service

@@ -11,6 +11,7 @@ GET URL checks are rare and are ordinary FastAPI routes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -54,7 +55,7 @@ def signed_query(params: Mapping[str, str], runtime: Runtime) -> SignedQuery:
     sig, ts, nonce = params.get("msg_signature"), params.get("timestamp"), params.get("nonce")
     if not sig or not ts or not nonce:
         raise MalformedCallback("missing_signature_parameters")
-    if not ts.isdigit() or len(ts) > 12 or len(nonce) > 64 or len(sig) > 64:
+    if not (ts.isascii() and ts.isdigit()) or len(ts) > 12 or len(nonce) > 64 or len(sig) > 64:
         raise MalformedCallback("malformed_signature_parameters")
     window = runtime.settings.replay_window_s
     if window and abs(runtime.clock() - int(ts)) > window:
@@ -76,7 +77,7 @@ def decode_aibot(runtime: Runtime, query: SignedQuery, body: bytes) -> InboxReco
     plaintext = runtime.aibot_crypto.decrypt_json(query, body)
     try:
         message: dict[str, Any] = parse_aibot_payload(plaintext)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise MalformedCallback("malformed_payload") from exc
     return InboxRecord.from_aibot_json(message, plaintext)
 
@@ -138,6 +139,10 @@ class CallbackIngest:
             _log_refusal(exc, name, client)
             await _answer(send, exc.status, exc.reason.replace("_", " "))
             return
+        except Exception as exc:  # noqa: BLE001 - a decoding bug: refuse, store nothing, no 500
+            log_event("callback.undecodable", level=logging.ERROR, endpoint=name, error=type(exc).__name__)
+            await _answer(send, 400, "undecodable")
+            return
         try:
             is_new = await runtime.inbox.put(record)
         except Exception as exc:  # noqa: BLE001 - not stored: 503 makes WeCom retry, nothing lost
@@ -163,6 +168,10 @@ def _verify_url(request: Request, crypto: Callable[[Runtime], CallbackCrypto], n
     except CallbackRejected as exc:
         _log_refusal(exc, name, request.client.host if request.client else "-")
         return PlainTextResponse(exc.reason.replace("_", " "), status_code=exc.status)
+    except Exception as exc:  # noqa: BLE001 - a decoding bug: refuse, no 500
+        log_event("callback.undecodable", level=logging.ERROR, endpoint=name,
+                  error=type(exc).__name__)
+        return PlainTextResponse("undecodable", status_code=400)
     log_event("callback.url_verified", endpoint=name)
     return PlainTextResponse(plain)
 

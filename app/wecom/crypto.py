@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from wechatpy.exceptions import InvalidSignatureException
@@ -27,6 +28,8 @@ from wechatpy.work.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.work.exceptions import InvalidCorpIdException
 
 AES_KEY_LENGTH = 43  # EncodingAESKey: 43 characters of base64 → 32-byte AES key
+PAD_BLOCK = 32  # WeCom pads plaintext to a multiple of 32 bytes (not AES's 16)
+MAX_XML_DEPTH = 8  # WeCom's messages nest 3 deep at most (xml/MemChangeList/Item)
 
 
 class CallbackRejected(Exception):
@@ -91,31 +94,48 @@ def parse_xml(text: str | bytes) -> Element:
         raise MalformedCallback("malformed_xml") from exc
 
 
-def xml_fields(root: Element) -> dict[str, Any]:
+def xml_fields(root: Element, depth: int = 1) -> dict[str, Any]:
     """Flatten a WeCom message/event XML into a dict of field → text.
 
     Repeated or nested elements (MemChangeList/Item, …) become lists or dicts, always lists for
-    `Item` so one member and many members look the same.
+    `Item` so one member and many members look the same. Deeper than WeCom ever nests is refused.
     """
+    if depth > MAX_XML_DEPTH:
+        raise MalformedCallback("xml_too_deep")
     out: dict[str, Any] = {}
     for child in root:
         value: Any
         if len(child):
             items = [c.text or "" for c in child if c.tag == "Item"]
-            value = items if items else xml_fields(child)
+            value = items if items else xml_fields(child, depth + 1)
         else:
             value = (child.text or "").strip() if child.tag != "Content" else (child.text or "")
         out[child.tag] = value
     return out
 
 
-def _check_base64(encrypted: str) -> None:
+def _decode_cipher(encrypted: str) -> bytes:
     try:
         raw = base64.b64decode(encrypted, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise MalformedCallback("bad_base64") from exc
-    if not raw or len(raw) % 32:
+    if not raw or len(raw) % PAD_BLOCK:
         raise MalformedCallback("bad_cipher_length")
+    return raw
+
+
+def _check_padding(key: bytes, raw: bytes) -> None:
+    """WeCom pads to 32 bytes, PKCS#7 style; wechatpy only reads the last byte, so check it all.
+
+    Decrypts just the last 32 bytes (CBC: the block before them is their IV; the key's first
+    16 bytes when there is none).
+    """
+    iv = raw[-48:-32] if len(raw) >= 48 else key[:16]
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    tail = decryptor.update(raw[-32:]) + decryptor.finalize()
+    pad = tail[-1]
+    if not 1 <= pad <= PAD_BLOCK or tail[-pad:] != bytes([pad]) * pad:
+        raise MalformedCallback("bad_padding")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,20 +149,20 @@ class CallbackCrypto:
     """One instance per (token, AES key, receiveid); reused across requests."""
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
-        decode_aes_key(encoding_aes_key)
+        self._key = decode_aes_key(encoding_aes_key)
         self._token = token
         self._receive_id = receive_id
         self._wechatpy = WeChatCrypto(token, encoding_aes_key, receive_id)
 
     def _verified_decrypt(self, q: SignedQuery, encrypted: str) -> str:
         expected = signature(self._token, q.timestamp, q.nonce, encrypted)
-        # Constant-time first; wechatpy repeats the check with `!=` inside.
-        if not hmac.compare_digest(expected, q.msg_signature.lower()):
+        # Constant-time and exact (bytes: any text compares); wechatpy repeats it with `!=`.
+        if not hmac.compare_digest(expected.encode(), q.msg_signature.encode()):
             raise BadSignature("bad_signature")
-        _check_base64(encrypted)
+        _check_padding(self._key, _decode_cipher(encrypted))
         try:
             text: str = self._wechatpy.decrypt_message(
-                {"Encrypt": encrypted}, expected, q.timestamp, q.nonce
+                {"Encrypt": encrypted}, q.msg_signature, q.timestamp, q.nonce
             )
         except InvalidSignatureException as exc:
             raise BadSignature("bad_signature") from exc
@@ -167,7 +187,7 @@ class CallbackCrypto:
         """AI-bot POST body `{"encrypt": "..."}` → decrypted inner JSON text."""
         try:
             envelope = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: `[[[[…` nested too deep
             raise MalformedCallback("malformed_json") from exc
         encrypted = envelope.get("encrypt") if isinstance(envelope, dict) else None
         if not isinstance(encrypted, str) or not encrypted:
