@@ -8,6 +8,7 @@ processes share the queue without taking the same job; SQLite has one writer at 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +26,8 @@ from app.models import Job, JobStatus, utcnow
 JOB_TABLE: sa.Table = Job.__table__  # type: ignore[attr-defined]
 
 BACKOFF_BASE_S = 2.0
+LEASE_LOST = "lease_lost"
+CLAIM_RETRY_MAX_S = 30.0  # the worker's wait between failed claims (database down) grows to this
 BACKOFF_MAX_S = 15 * 60.0
 
 
@@ -156,7 +159,8 @@ async def extend_lease(session: AsyncSession, job: ClaimedJob, *, lease_s: float
 
 
 async def fail(session: AsyncSession, job: ClaimedJob, error: str) -> str:
-    """Schedule a retry with backoff, or move to DEAD after max_attempts. Returns the new status."""
+    """Schedule a retry with backoff, or move to DEAD after max_attempts. Returns the new status
+    (LEASE_LOST if the job is no longer ours)."""
     c = JOB_TABLE.c
     now = utcnow()
     if job.attempts >= job.max_attempts:
@@ -164,12 +168,13 @@ async def fail(session: AsyncSession, job: ClaimedJob, error: str) -> str:
     else:
         due = now + timedelta(seconds=backoff_s(job.attempts))
         values = {"status": JobStatus.QUEUED, "due_at": due}
-    await session.execute(
+    result = await session.execute(
         sa.update(JOB_TABLE)
         .where(c.id == job.id, c.claimed_by == job.claim)
         .values(lease_until=None, last_error=error[:2000], **values)
     )
-    return str(values["status"])
+    # Another worker took over after our lease lapsed: its outcome stands, not ours.
+    return str(values["status"]) if result.rowcount else LEASE_LOST  # type: ignore[attr-defined]
 
 
 async def retry(session: AsyncSession, job_id: int) -> bool:
@@ -204,26 +209,40 @@ class Worker:
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        self.stopped = False  # run() returned or died: /readyz reports an in-process worker so
 
     def wake(self) -> None:
         """New work was committed in this process: claim now instead of at the next poll."""
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`: a database that fails (restart, lock timeout) is waited out, not fatal."""
         log_event("worker.started", worker=self.name, concurrency=self._concurrency)
+        failures = 0
         try:
             while not stop.is_set():
-                claimed = await self._claim_some()
+                try:
+                    claimed = await self._claim_some()
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 - keep the worker; /readyz shows the DB
+                    failures += 1
+                    claimed = 0
+                    log_event("worker.claim_failed", level=logging.WARNING, worker=self.name,
+                              error=type(exc).__name__, failures=failures)
                 if claimed:
                     continue
+                wait_s = (min(self._poll_s * 2 ** failures, CLAIM_RETRY_MAX_S) if failures
+                          else self._poll_s)
                 self._wakeup.clear()
                 waiters = [asyncio.ensure_future(self._wakeup.wait()),
                            asyncio.ensure_future(stop.wait())]
-                await asyncio.wait([*waiters, *self._running], timeout=self._poll_s,
+                running = [] if failures else list(self._running)
+                await asyncio.wait([*waiters, *running], timeout=wait_s,
                                    return_when=asyncio.FIRST_COMPLETED)
                 for w in waiters:
                     w.cancel()
         finally:
+            self.stopped = True
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
             log_event("worker.stopped", worker=self.name)
@@ -253,9 +272,13 @@ class Worker:
         that dies stops renewing, and its jobs are taken over once the lease lapses."""
         while True:
             await asyncio.sleep(self._lease_s / 3)
-            async with session_scope(self._sessions) as session:
-                if not await extend_lease(session, job, lease_s=self._lease_s):
-                    return
+            try:
+                async with session_scope(self._sessions) as session:
+                    if not await extend_lease(session, job, lease_s=self._lease_s):
+                        return
+            except Exception as exc:  # noqa: BLE001 - try again next beat; the lease has slack
+                log_event("job.heartbeat_failed", level=logging.WARNING, job=job.id,
+                          error=type(exc).__name__)
 
     async def _run_one(self, job: ClaimedJob) -> None:
         handler = self._handlers.get(job.kind)
@@ -271,12 +294,23 @@ class Worker:
                 heartbeat.cancel()
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the job, never lost
             error = f"{type(exc).__name__}: {exc}"
-            async with session_scope(self._sessions) as session:
-                status = await fail(session, job, error)
-            log_event("job.failed", job=job.id, kind=job.kind, attempt=job.attempts,
-                      status=status, error=type(exc).__name__)
+            await self._record(job, lambda s: fail(s, job, error), "failed", type(exc).__name__)
         else:
+            await self._record(job, lambda s: complete(s, job), "done", None)
+
+    async def _record(self, job: ClaimedJob, write: Callable[[AsyncSession], Awaitable[Any]],
+                      outcome: str, error: str | None) -> None:
+        """Write a job's outcome. If the database refuses, the job stays claimed and runs again
+        when its lease lapses (handlers are idempotent), so nothing is lost."""
+        try:
             async with session_scope(self._sessions) as session:
-                held = await complete(session, job)
-            if not held:
-                log_event("job.lease_lost", job=job.id, kind=job.kind)
+                result = await write(session)
+        except Exception as exc:  # noqa: BLE001 - see above
+            log_event("job.record_failed", level=logging.WARNING, job=job.id, kind=job.kind,
+                      outcome=outcome, error=type(exc).__name__)
+            return
+        if result is False or result == LEASE_LOST:
+            log_event("job.lease_lost", job=job.id, kind=job.kind, outcome=outcome)
+        elif outcome == "failed":
+            log_event("job.failed", job=job.id, kind=job.kind, attempt=job.attempts,
+                      status=result, error=error)

@@ -133,3 +133,12 @@ class TestHealth:
         assert {"get", "post"} <= set(spec["paths"]["/wecom/callback"])
         assert {"get", "post"} <= set(spec["paths"]["/wecom/aibot"])
         assert httpx.get(url + "/docs").status_code == 200
+
+    def test_ready_says_no_when_the_in_process_worker_stopped(self, db_url: str,
+                                                              live_server_factory: Any) -> None:
+        app = create_app(make_settings(db_url), run_worker=True)
+        url = live_server_factory(app).url
+        assert httpx.get(url + "/readyz").json() == {"status": "ready", "worker": True}
+        app.state.runtime.worker.stopped = True  # as Worker.run leaves it when it ends
+        ready = httpx.get(url + "/readyz")
+        assert ready.status_code == 503 and "worker stopped" in ready.json()["reason"]

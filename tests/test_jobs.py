@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
@@ -208,6 +208,55 @@ class TestPostgresWorkers:
             return {str(a): int(b) for a, b in rows}
 
         assert asyncio.run(statuses()) == {"done": 300}
+
+
+class FlakySessions:
+    """A session factory whose first `failures` sessions cannot be had (database restarting)."""
+
+    def __init__(self, real: Any, failures: int) -> None:
+        self.real, self.failures = real, failures
+
+    def __call__(self) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return self.real()
+
+
+class TestWorkerResilience:
+    async def test_database_errors_are_waited_out(self, db_url: str) -> None:
+        engine, sessions = await _sessions(db_url)
+        async with session_scope(sessions) as s:
+            job_id = await _new(s, "test.job")
+        done = asyncio.Event()
+
+        async def handler(job: ClaimedJob) -> None:
+            done.set()
+
+        flaky = FlakySessions(sessions, failures=3)
+        worker = Worker(cast(Any, flaky), {"test.job": handler}, poll_s=0.01)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.wait_for(done.wait(), timeout=10)
+        assert flaky.failures == 0 and not worker.stopped  # three failed claims, still running
+        stop.set()
+        await task
+        assert worker.stopped
+        assert (await _job(sessions, job_id)).status == JobStatus.DONE
+        await engine.dispose()
+
+    async def test_fail_after_the_lease_was_taken_over_changes_nothing(self, db_url: str) -> None:
+        engine, sessions = await _sessions(db_url)
+        async with session_scope(sessions) as s:
+            job_id = await _new(s, "test.job")
+            (mine,) = await jobs.claim(s, worker="a", limit=1, lease_s=1)
+            (theirs,) = await jobs.claim(s, worker="b", limit=1, lease_s=30,
+                                         now=utcnow() + timedelta(seconds=5))
+            assert await jobs.fail(s, mine, "late") == jobs.LEASE_LOST
+            assert await jobs.complete(s, theirs)
+        job = await _job(sessions, job_id)
+        assert (job.status, job.last_error) == (JobStatus.DONE, None)
+        await engine.dispose()
 
 
 class TestHeartbeat:
