@@ -2,9 +2,11 @@
 
 `plan_action` records what should happen (once per key) and queues an `execute_action` job; the
 executor performs it, records WeCom's answer (errcode, msgid) or, in dry-run, what it would have
-called. An action is never performed twice: a re-run finds it finished, and one that died while
-calling WeCom is repeated only where repeating is harmless (removal, recall); a send or card
-update whose fate is unknown is marked `unknown` for a human instead of being sent twice.
+called. An action is never performed twice: a re-run finds it finished, and one whose call may or
+may not have reached WeCom (the worker died mid-call, a timeout, a 5xx) is repeated only where
+repeating is harmless (removal, recall); a send or card update whose fate is unknown is marked
+`unknown` for a human instead of being sent twice. A definite "busy" or rate-limit answer
+(-1, 45009, 45033) puts the action back to `planned` and its job retries with backoff.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from app.db import dialect_of, insert_ignoring_conflicts, session_scope
 from app.jobs import ClaimedJob, JobKind, enqueue
 from app.logs import log_event
 from app.models import Action, ActionKind, ActionStatus, utcnow
-from app.wecom.client import WeComClient, WeComError
+from app.wecom.client import WeComClient, WeComError, WeComTransportError
 from app.wecom.codes import Endpoint, ErrCode
 
 ACTION_TABLE: sa.Table = Action.__table__  # type: ignore[attr-defined]
@@ -127,6 +129,12 @@ class Executor:
         try:
             answer = await self._call(kind, params)
         except WeComError as exc:
+            fate_unknown = isinstance(exc, WeComTransportError) and exc.maybe_performed
+            if fate_unknown and kind not in IDEMPOTENT_KINDS:
+                log_event("action.unknown", action=action_id, kind=kind.value)
+                return await self._finish(
+                    action_id, ActionStatus.UNKNOWN, endpoint=endpoint, errcode=exc.errcode,
+                    errmsg=f"{exc.errmsg}: WeCom may have done it; not repeated to avoid a duplicate")
             if exc.transient:
                 await self._release(action_id, exc)
                 raise  # the job retries with backoff

@@ -197,6 +197,23 @@ class TestRetries:
         assert len(await control.calls(Endpoint.USER_GET)) == 2
         assert len(fake_time.sleeps) == 1
 
+    async def test_a_timed_out_group_send_is_not_repeated(self, sim: SimulatorServer,
+                                                          control: Control,
+                                                          fake_time: FakeTime) -> None:
+        await control.faults({"path": Endpoint.APPCHAT_SEND, "latency_ms": 800, "count": 1})
+        async with make_client(sim, fake_time, timeout=0.3) as wecom:
+            with pytest.raises(WeComTransportError) as caught:
+                await wecom.appchat_send("wrsales2024", "text", {"content": "请回复收到"})
+        assert caught.value.maybe_performed
+        assert len(await control.calls(Endpoint.APPCHAT_SEND)) == 1  # WeCom may have posted it
+        assert fake_time.sleeps == []
+
+    async def test_a_busy_answer_to_a_group_send_is_retried(self, client: WeComClient,
+                                                            control: Control) -> None:
+        await control.faults({"path": Endpoint.APPCHAT_SEND, "errcode": -1, "count": 1})
+        assert (await client.appchat_send("wrsales2024", "text", {"content": "x"}))["errcode"] == 0
+        assert [c["errcode"] for c in await control.calls(Endpoint.APPCHAT_SEND)] == [-1, 0]
+
     async def test_other_errcodes_surface_at_once(self, client: WeComClient, control: Control,
                                                   fake_time: FakeTime) -> None:
         with pytest.raises(WeComError) as caught:
@@ -230,9 +247,10 @@ class TestRetries:
     async def test_connection_refused_is_a_transport_error(self, fake_time: FakeTime) -> None:
         async with WeComClient(base_url="http://127.0.0.1:9", corp_id="ww1", agent_id=1,
                                secret="s", max_attempts=2, sleep=fake_time.sleep) as wecom:
-            with pytest.raises(WeComTransportError):
+            with pytest.raises(WeComTransportError) as caught:
                 await wecom.access_token()
         assert len(fake_time.sleeps) == 1
+        assert not caught.value.maybe_performed  # never reached WeCom
 
 
 class TestSecrets:
@@ -260,8 +278,8 @@ class TestSecrets:
         with pytest.raises(WeComError) as caught:
             await client.user_get("lisi")
         errors.append(caught.value)
-        await control.faults({"path": Endpoint.WEBHOOK_SEND, "http_status": 502})
-        with pytest.raises(WeComTransportError) as caught:
+        await control.faults({"path": Endpoint.WEBHOOK_SEND, "errcode": -1})  # busy: retried
+        with pytest.raises(WeComError) as caught:
             await client.webhook_send(ROBOT_KEY, {"msgtype": "text", "text": {"content": "x"}})
         errors.append(caught.value)
 

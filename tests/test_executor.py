@@ -140,7 +140,8 @@ class TestExecutor:
         assert action.result == {"would_call": Endpoint.APPCHAT_UPDATE.value}
 
     async def test_transient_failures_go_back_to_the_queue(self, env: Env) -> None:
-        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, http_status=502,
+        # WeCom's own "busy" answer: certainly not sent, so the job may try again later.
+        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, errcode=-1,
                                             count=3)])
         action_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
             "touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, "flaky")
@@ -156,6 +157,37 @@ class TestExecutor:
         action = await env.action(action_id)
         assert action.status == ActionStatus.DONE and action.attempts == 2
         assert len([c for c in env.calls(Endpoint.MESSAGE_SEND) if not c["fault"]]) == 1
+
+    @pytest.mark.parametrize(("kind", "params", "endpoint", "calls"), [
+        (ActionKind.SEND_GROUP_MESSAGE, {"chatid": SALES, "msgtype": "text",
+                                         "body": {"content": "请回复收到"}},
+         Endpoint.APPCHAT_SEND, 1),  # no duplicate check at WeCom: one try only
+        (ActionKind.SEND_PRIVATE_MESSAGE, {"touser": ["lisi"], "msgtype": "text",
+                                           "body": {"content": "请回复收到"}},
+         Endpoint.MESSAGE_SEND, 3),  # the client's retries are covered by the duplicate check
+    ])
+    async def test_a_send_whose_fate_is_unknown_is_not_repeated(
+        self, env: Env, kind: ActionKind, params: dict[str, Any], endpoint: Endpoint, calls: int
+    ) -> None:
+        env.sim.state.add_faults([FaultRule(path=endpoint.value, http_status=502)])
+        action_id, _ = await env.plan(kind, params, f"unsure:{kind.value}")
+        worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
+        await worker.run_until_idle()
+        action = await env.action(action_id)
+        assert action.status == ActionStatus.UNKNOWN and "not repeated" in (action.wecom_errmsg
+                                                                           or "")
+        assert len(env.calls(endpoint)) == calls
+        async with session_scope(env.sessions) as s:
+            job = await s.scalar(sa.select(Job).where(col(Job.kind) == JobKind.EXECUTE_ACTION))
+        assert job is not None and job.status == JobStatus.DONE  # nothing left to retry
+
+    async def test_an_idempotent_action_is_repeated_after_a_5xx(self, env: Env) -> None:
+        env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=502,
+                                            count=2)])
+        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
+                                      {"chatid": SALES, "userids": ["wujiu"]}, "M5:5xx")
+        assert await env.executor().execute(action_id) == ActionStatus.DONE
+        assert len(env.calls(Endpoint.APPCHAT_UPDATE)) == 3
 
     async def test_a_permanent_http_error_fails_without_retry(self, env: Env) -> None:
         env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=404)])

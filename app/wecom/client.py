@@ -6,7 +6,8 @@
 - 40014/42001: drop the token, fetch a new one, retry once (WeCom may revoke tokens early).
 - -1, 6000, 45009, 45033, timeouts, connection errors, HTTP 5xx: retry with exponential backoff
   and jitter, up to `max_attempts`; 45009 waits at least `FREQ_LIMIT_BACKOFF_FLOOR_S`.
-  Any other errcode raises at once.
+  Any other errcode raises at once. Writes in NOT_REPEATABLE are not retried after a timeout
+  or 5xx (WeCom may have done them): only when WeCom's answer or the transport proves it did not.
 - Client-side rate limits (ratelimit.py) keep the service below WeCom's limits.
 - Never logs or raises with the access token, a secret or a webhook key in the text.
 """
@@ -49,6 +50,15 @@ FREQ_LIMIT_JITTER_S = 5.0  # spread the callers that were banned together
 TRANSPORT_ERRCODE = ErrCode.SYSTEM_BUSY
 MASK = "***"
 DUPLICATE_CHECK_INTERVAL_S = 1800  # message/send duplicate_check_interval (WECOM.md §4.3, max 4 h)
+# Writes that WeCom would carry out twice if sent twice, with no duplicate check to stop it. After
+# an answer that leaves their fate unknown they are not retried here: the caller decides (the
+# executor marks the action `unknown`). message/send is not among them: it asks WeCom's
+# duplicate check, so its retries (seconds apart) are delivered once.
+NOT_REPEATABLE = frozenset({Endpoint.APPCHAT_CREATE, Endpoint.APPCHAT_SEND, Endpoint.WEBHOOK_SEND,
+                            Endpoint.UPDATE_TEMPLATE_CARD})
+# Failures that prove the request never reached WeCom in full.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
+             httpx.WriteTimeout)
 
 _jitter = secrets.SystemRandom()
 # Query parameters that carry credentials, in any URL that reaches a log line.
@@ -112,15 +122,19 @@ class WeComTransportError(WeComError):
     """No usable answer: timeout, connection error, HTTP 5xx (after retries) or a non-JSON reply.
 
     errcode is always TRANSPORT_ERRCODE (-1, "system busy"); `http_status` is set when WeCom (or
-    a proxy) answered with an HTTP error.
+    a proxy) answered with an HTTP error. `maybe_performed`: the request may have reached WeCom
+    and been carried out (a timeout waiting for the answer, a 5xx from a gateway), as opposed to
+    never sent (connection refused) or refused (4xx).
     """
 
     def __init__(
-        self, errmsg: str, endpoint: str, *, http_status: int | None = None, retryable: bool = True
+        self, errmsg: str, endpoint: str, *, http_status: int | None = None,
+        retryable: bool = True, maybe_performed: bool = True,
     ) -> None:
         super().__init__(TRANSPORT_ERRCODE, errmsg, endpoint)
         self.http_status = http_status
         self.retryable = retryable
+        self.maybe_performed = maybe_performed
 
     @property
     def transient(self) -> bool:
@@ -279,7 +293,9 @@ class WeComClient:
                     log.info("wecom.token.refresh endpoint=%s errcode=%d", endpoint.value,
                              exc.errcode)
                     continue
-                if not exc.transient or attempt >= self._max_attempts:
+                unsure = isinstance(exc, WeComTransportError) and exc.maybe_performed
+                if (not exc.transient or attempt >= self._max_attempts
+                        or (unsure and endpoint in NOT_REPEATABLE)):
                     log.warning("wecom.failed endpoint=%s errcode=%d attempts=%d error=%s",
                                 endpoint.value, exc.errcode, attempt, type(exc).__name__)
                     raise
@@ -305,8 +321,11 @@ class WeComClient:
         started = time.perf_counter()
         try:
             resp = await self._http.request(method, self._base_url + path, params=query, json=json)
-        except httpx.TimeoutException:
+        except _NOT_SENT as exc:
             # `from None`: httpx exceptions may carry the URL, and with it the token or key.
+            raise WeComTransportError(f"not sent: {type(exc).__name__}", path,
+                                      maybe_performed=False) from None
+        except httpx.TimeoutException:
             raise WeComTransportError("timeout", path) from None
         except httpx.TransportError as exc:
             raise WeComTransportError(f"transport error {type(exc).__name__}", path) from None
@@ -315,9 +334,11 @@ class WeComClient:
         if status >= 500 or status == 429:
             log.debug("wecom.call endpoint=%s status=%d attempt=%d ms=%.0f", path, status,
                       attempt, ms)
-            raise WeComTransportError(f"HTTP {status}", path, http_status=status)
+            raise WeComTransportError(f"HTTP {status}", path, http_status=status,
+                                      maybe_performed=status != 429)
         if status != 200:
-            raise WeComTransportError(f"HTTP {status}", path, http_status=status, retryable=False)
+            raise WeComTransportError(f"HTTP {status}", path, http_status=status, retryable=False,
+                                      maybe_performed=False)
         try:
             data = resp.json()
         except ValueError:
