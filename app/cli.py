@@ -1,4 +1,5 @@
-"""The `wecom-warden` command: serve, worker, migrate, simulate, demo, create-token, check-config."""
+"""The `wecom-warden` command: serve, worker, migrate, simulate, demo, create-token, revoke-token,
+check-config."""
 
 from __future__ import annotations
 
@@ -103,24 +104,24 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 def cmd_create_token(args: argparse.Namespace) -> int:
     from app import repository
-    from app.db import make_engine, make_sessionmaker, session_scope
+    from app.db import in_session
 
-    url = _database_url()
     token = repository.new_token()
-
-    async def store() -> None:
-        await _ensure_migrated(url)
-        engine = make_engine(url)
-        try:
-            async with session_scope(make_sessionmaker(engine)) as session:
-                await repository.add_admin_token(session, name=args.name, token=token)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(store())
+    asyncio.run(in_session(_database_url(), lambda s: repository.add_admin_token(
+        s, name=args.name, token=token)))
     print(f"admin token for {args.name!r} (shown once, stored only as a hash):")
     print(token)
     return 0
+
+
+def cmd_revoke_token(args: argparse.Namespace) -> int:
+    from app import repository
+    from app.db import in_session
+
+    revoked = asyncio.run(in_session(_database_url(), lambda s: repository.revoke_admin_tokens(
+        s, name=args.name)))
+    print(f"revoked {revoked} admin token(s) named {args.name!r}")
+    return 0 if revoked else 1
 
 
 def cmd_check_config(_: argparse.Namespace) -> int:
@@ -163,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("create-token", help="create an admin API token")
     token.add_argument("--name", default="admin", help="who the token is for")
     token.set_defaults(func=cmd_create_token)
+    revoke = sub.add_parser("revoke-token", help="revoke the admin API tokens with a name")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=cmd_revoke_token)
 
     sub.add_parser("check-config", help="validate and print the configuration (secrets masked)") \
         .set_defaults(func=cmd_check_config)

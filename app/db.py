@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 from app.logs import log_event
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+T = TypeVar("T")
 
 
 class DatabaseNotReady(Exception):
@@ -61,6 +62,18 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
     """One transaction: commit at the boundary, roll back on error."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def in_session(url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction on a short-lived engine, after checking the schema is
+    current (commands and the demo, outside a running service)."""
+    engine = make_engine(url)
+    try:
+        await check_migrated(engine)
+        async with session_scope(make_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
 
 
 def head_revision() -> str:

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from app.db import head_revision, run_migrations, session_scope
+from app import repository
+from app.db import head_revision, in_session, run_migrations, session_scope
 from app.executor import plan_action
 from app.logs import configure_logging
 from app.main import create_app
@@ -156,6 +157,19 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None,
     story.chapter("Setting up")
     run_migrations(url)
     story.line(f"database {mask_url(url)}", f"migrated to {head_revision()}")
+    # A token of its own, revoked when the demo ends (it is printed, so it must not outlive it).
+    token_name = f"demo {run}"
+    asyncio.run(in_session(url, lambda s: repository.add_admin_token(s, name=token_name,
+                                                                     token=admin_token)))
+    try:
+        _play(story, url, run, sim_config, admin_token, keep_running=keep_running)
+    finally:
+        asyncio.run(in_session(url, lambda s: repository.revoke_admin_tokens(s, name=token_name)))
+    return 0
+
+
+def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: str, *,
+          keep_running: bool) -> None:
     with SimulatorServer(config=sim_config) as sim:
         org = sim.state.org
         story.line(f"WeCom simulator {sim.base_url}",
@@ -163,7 +177,7 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None,
         settings = Settings(
             corp_id=sim_config.corp_id, agent_id=sim_config.agent_id, secret=sim_config.secret,
             token=generate_token(), aes_key=generate_aes_key(), database_url=url,
-            wecom_base_url=sim.base_url, admin_token=admin_token,
+            wecom_base_url=sim.base_url, admin_token=None,
             robot_keys={c.chatid: c.robot_key for c in org.app_chats.values() if c.robot_key},
         )
         app = create_app(settings)
@@ -236,17 +250,18 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None,
             for call in sim.state.calls_snapshot():
                 story.line(f"{call['method']} {call['path']}", f"errcode {call['errcode']}")
 
-            print(f"\nDone. The service kept a record of every act: {server.url}/docs\n"
-                  f"  curl -H 'Authorization: Bearer {admin_token}' {server.url}/api/v1/actions")
+            print(f"\nDone. The service kept a record of every act: {server.url}/docs")
             if keep_running:
-                print("Both keep running; Ctrl-C to stop.", flush=True)
+                print(f"  curl -H 'Authorization: Bearer {admin_token}' "
+                      f"{server.url}/api/v1/actions\n"
+                      "Both keep running; Ctrl-C to stop (the demo's admin token is revoked "
+                      "then).", flush=True)
                 try:
                     while True:
                         time.sleep(3600)
                 except KeyboardInterrupt:
                     pass
             admin.close()
-    return 0
 
 
 async def _recall(runtime: Runtime, run: str, msgid: str) -> int:

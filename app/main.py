@@ -22,15 +22,15 @@ from app.settings import Settings, get_settings
 
 
 async def bootstrap_admin_token(runtime: Runtime) -> None:
+    """WARDEN_ADMIN_TOKEN is the live bootstrap token; a value it replaced stops working."""
     token = runtime.settings.admin_token
     if token is None:
         return
     async with session_scope(runtime.sessions) as session:
-        added = await repository.add_admin_token(
-            session, name="bootstrap (WARDEN_ADMIN_TOKEN)", token=token.get_secret_value()
-        )
-    if added:
-        log_event("admin.token_bootstrapped")
+        added, revoked = await repository.set_bootstrap_token(session,
+                                                              token=token.get_secret_value())
+    if added or revoked:
+        log_event("admin.token_bootstrapped", added=added, revoked=revoked)
 
 
 def create_app(

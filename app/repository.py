@@ -17,6 +17,7 @@ EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
 JOB_TABLE: sa.Table = Job.__table__  # type: ignore[attr-defined]
 M = TypeVar("M", Job, Action)
 TOKEN_PREFIX = "ww_"  # noqa: S105 - makes leaked tokens easy to spot by secret scanners
+BOOTSTRAP_NAME = "bootstrap (WARDEN_ADMIN_TOKEN)"
 
 
 def hash_token(token: str) -> str:
@@ -35,6 +36,30 @@ async def add_admin_token(session: AsyncSession, *, name: str, token: str) -> bo
         return False
     session.add(AdminToken(name=name, token_hash=digest, created_at=utcnow()))
     return True
+
+
+async def revoke_admin_tokens(session: AsyncSession, *, name: str, keep: str | None = None) -> int:
+    """Revoke the live tokens called `name` (all but the token `keep`); return how many."""
+    stmt = (sa.update(AdminToken).where(col(AdminToken.name) == name,
+                                        col(AdminToken.revoked_at).is_(None))
+            .values(revoked_at=utcnow()))
+    if keep is not None:
+        stmt = stmt.where(col(AdminToken.token_hash) != hash_token(keep))
+    result = await session.execute(stmt)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_bootstrap_token(session: AsyncSession, *, token: str) -> tuple[bool, int]:
+    """Make WARDEN_ADMIN_TOKEN the one live bootstrap token: store it if new (or live again if it
+    had been replaced), revoke earlier values. Returns (added, how many were revoked)."""
+    added = await add_admin_token(session, name=BOOTSTRAP_NAME, token=token)
+    if not added:
+        await session.execute(
+            sa.update(AdminToken)
+            .where(col(AdminToken.token_hash) == hash_token(token),
+                   col(AdminToken.name) == BOOTSTRAP_NAME)
+            .values(revoked_at=None))
+    return added, await revoke_admin_tokens(session, name=BOOTSTRAP_NAME, keep=token)
 
 
 async def find_admin_token(session: AsyncSession, *, token: str) -> AdminToken | None:

@@ -13,6 +13,7 @@ from app import jobs
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.main import create_app
 from app.repository import hash_token
+from app.serverthread import ThreadedServer
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch
 from tests.test_callback_http import Client
@@ -61,6 +62,22 @@ class TestAuth:
         rows = fetch(db, "SELECT token_hash FROM admin_token")
         assert [r[0] for r in rows] == [hash_token(raw)]
         assert raw not in rows[0][0]
+
+
+    def test_a_new_bootstrap_token_replaces_the_old_one(self, db_url: str) -> None:
+        def codes(env_token: str) -> tuple[int, int]:
+            app = create_app(make_settings(db_url, admin_token=env_token), run_worker=False)
+            with ThreadedServer(app) as server:
+                first, second = (httpx.get(f"{server.url}/api/v1/jobs",
+                                           headers={"Authorization": f"Bearer {t}"}).status_code
+                                 for t in (old, new))
+            return first, second
+
+        old, new = "old-admin-token-0123456789", "new-admin-token-0123456789"
+        assert codes(old) == (200, 401)
+        assert codes(new) == (401, 200)  # rotated: the old value no longer works
+        assert codes(old) == (200, 401)  # and back
+        assert len(fetch(db_url, "SELECT id FROM admin_token")) == 2
 
 
 class TestEvents:

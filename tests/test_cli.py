@@ -55,6 +55,22 @@ class TestMigrateAndTokens:
         assert r.returncode == 0, r.stderr
         assert "is at revision 0001" in r.stdout
 
+    def test_revoke_token_by_name(self, tmp_path: Path) -> None:
+        db = f"sqlite+aiosqlite:///{tmp_path / 'revoke.db'}"
+        assert run("migrate", db=db).returncode == 0
+        alice = run("create-token", "--name", "alice", db=db).stdout.strip().splitlines()[-1]
+        bob = run("create-token", "--name", "bob", db=db).stdout.strip().splitlines()[-1]
+        revoked = run("revoke-token", "alice", db=db)
+        assert (revoked.returncode, revoked.stdout.strip()) == (
+            0, "revoked 1 admin token(s) named 'alice'")
+        assert run("revoke-token", "alice", db=db).returncode == 1  # nothing left to revoke
+        with ThreadedServer(create_app(make_settings(db, admin_token=None),
+                                       run_worker=False)) as server:
+            codes = [httpx.get(f"{server.url}/api/v1/jobs",
+                               headers={"Authorization": f"Bearer {t}"}).status_code
+                     for t in (alice, bob)]
+        assert codes == [401, 200]
+
     def test_migrate_names_a_bad_database_url(self) -> None:
         r = run("migrate", db="mysql://warden@db/warden")
         assert r.returncode == 2
@@ -81,6 +97,9 @@ class TestDemo:
         assert time.monotonic() - started < 120
         kinds = {r[0] for r in fetch(db, "SELECT kind FROM action")}
         assert kinds == {"send_private_message", "remove_member", "recall_message"}
+        (name, revoked), = (tuple(r) for r in fetch(
+            db, "SELECT name, revoked_at IS NOT NULL FROM admin_token"))
+        assert name.startswith("demo ") and revoked  # its printed token does not outlive it
 
 
 class TestWorkerCommand:
