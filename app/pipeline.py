@@ -48,7 +48,7 @@ class EventProcessor:
     async def __call__(self, job: ClaimedJob) -> None:
         single = "event_id" in job.payload
         ids = [int(job.payload["event_id"])] if single else [int(i) for i in job.payload["event_ids"]]
-        failed: list[tuple[int, Exception]] = []
+        failed: list[tuple[InboundEvent, Exception]] = []
         async with session_scope(self._sessions) as session:
             events = {e.id: e for e in (await session.execute(
                 select(InboundEvent).where(col(InboundEvent.id).in_(ids)))).scalars()}
@@ -56,20 +56,24 @@ class EventProcessor:
                 event = events.get(event_id)
                 if event is None:
                     raise LookupError(f"inbound event {event_id} does not exist")
-                if single:
-                    self._process(event)  # raises: this job retries, then goes dead
-                    continue
                 try:
                     # The handler is pure and the row changes only after it succeeded,
                     # so a failure leaves nothing half-done in this transaction.
                     self._process(event)
-                except Exception as exc:  # noqa: BLE001 - recorded, retried on its own job
-                    failed.append((event_id, exc))
-            for event_id, error in failed:
-                await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event_id},
-                                   key=f"process-event:{event_id}",
-                                   max_attempts=self._job_max_attempts)
-                log_event("event.split_off", event=event_id, error=type(error).__name__)
+                except Exception as exc:  # noqa: BLE001 - recorded; retried on its own job
+                    failed.append((event, exc))
+            for event, error in failed:
+                event.error = f"{type(error).__name__}: {error}"[:2000]
+                if not single:
+                    await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event.id},
+                                       key=f"process-event:{event.id}",
+                                       max_attempts=self._job_max_attempts)
+                    log_event("event.split_off", event=event.id, error=type(error).__name__)
+                elif job.attempts >= job.max_attempts:  # its job goes dead now: admins see it
+                    event.status = EventStatus.FAILED
+                    log_event("event.failed", event=event.id, error=type(error).__name__)
+        if single and failed:
+            raise failed[0][1]  # after the commit above: the job retries, or goes dead
 
     def _process(self, event: InboundEvent) -> None:
         if event.status == EventStatus.PROCESSED:
@@ -80,4 +84,5 @@ class EventProcessor:
         event.record = record_json(record)
         event.status = EventStatus.PROCESSED
         event.processed_at = utcnow()
+        event.error = None
         log_event("event.processed", level=10, event=event.id, record=event.record_kind)

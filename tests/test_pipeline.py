@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 import handlers
+from app import jobs
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.inbox import InboxRecord, InboxWriter
 from app.jobs import Worker
@@ -68,4 +69,49 @@ class TestBatches:
             event = await s.get(InboundEvent, 2)
             assert event is not None and event.status == "processed"
             assert event.record_kind == "ChatMessage"
+        await engine.dispose()
+
+    async def test_an_event_whose_job_goes_dead_shows_as_failed(
+        self, db_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        engine = make_engine(db_url)
+        sessions = make_sessionmaker(engine)
+        inbox = InboxWriter(engine, job_max_attempts=2)
+        inbox.start()
+        assert await inbox.put(text_event(7))
+        await inbox.stop()
+        real = handlers.dispatch
+
+        def broken(fields: Any, *, source: str) -> Any:
+            raise ValueError("handler bug")
+
+        monkeypatch.setattr(handlers, "dispatch", broken)
+        worker = Worker(sessions, {"process_event": EventProcessor(sessions, job_max_attempts=2)})
+
+        async def event_and_job(key: str | None) -> tuple[InboundEvent, Job]:
+            async with session_scope(sessions) as s:
+                event = await s.get(InboundEvent, 1)
+                job = (await s.execute(sa.select(Job).where(col(Job.key) == key)
+                                       .order_by(col(Job.id).desc()))).scalars().first()
+                assert event is not None and job is not None
+                return event, job
+
+        await worker.run_until_idle()  # the batch job: split off, with the error noted
+        event, split = await event_and_job("process-event:1")
+        assert (event.status, event.error) == ("received", "ValueError: handler bug")
+        for _ in range(2):  # its own job: fails, backs off, fails again and goes dead
+            async with session_scope(sessions) as s:
+                await s.execute(sa.update(Job).where(col(Job.id) == split.id)
+                                .values(due_at=split.created_at))
+            await worker.run_until_idle()
+        event, split = await event_and_job("process-event:1")
+        assert split.status == JobStatus.DEAD
+        assert (event.status, event.error) == ("failed", "ValueError: handler bug")
+
+        monkeypatch.setattr(handlers, "dispatch", real)  # fixed; an admin retries the dead job
+        async with session_scope(sessions) as s:
+            assert await jobs.retry(s, split.id or 0)
+        await worker.run_until_idle()
+        event, _ = await event_and_job("process-event:1")
+        assert (event.status, event.error) == ("processed", None)
         await engine.dispose()
