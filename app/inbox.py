@@ -30,9 +30,10 @@ EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
 MAX_KEY = 255
 
 # Fields that tell apart two events without a MsgId (WeCom: FromUserName+CreateTime, and for `sys`
-# events the event, change type and the chat/user they are about).
+# events the event, change type and the chat/user they are about). CurMemVer: two member changes
+# of one customer group in the same second are two events (a genuine retry repeats it).
 _EVENT_KEY_FIELDS = ("FromUserName", "CreateTime", "Event", "ChangeType", "UpdateDetail",
-                     "ChatId", "UserID", "TaskId", "EventKey")
+                     "ChatId", "UserID", "TaskId", "EventKey", "CurMemVer")
 
 
 def _bounded(key: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from app.wecom.crypto import decode_aes_key
 
@@ -141,6 +142,10 @@ def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning a validation failure into one ConfigError line per problem."""
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a structured value (WARDEN_ROBOT_KEYS) that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"WARDEN_{field.group(1).upper()}" if field else "a WARDEN_* variable"
+        raise ConfigError(f"configuration error: {name} is not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

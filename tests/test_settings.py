@@ -97,6 +97,12 @@ class TestCli:
         assert "WARDEN_AES_KEY must be 43 characters" in lines[0]
         assert "Traceback" not in r.stderr
 
+    def test_a_structured_value_that_is_not_json_is_one_line(self) -> None:
+        r = run_cli("check-config", environ=env(WARDEN_ROBOT_KEYS="{wrChat1: robot-key-abc"))
+        assert (r.returncode, r.stderr.strip()) == (
+            2, "wecom-warden: configuration error: WARDEN_ROBOT_KEYS is not valid JSON")
+        assert "robot-key-abc" not in r.stdout + r.stderr
+
     def test_serve_refuses_an_unmigrated_database(self, tmp_path: Path) -> None:
         environ = env(WARDEN_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
         r = run_cli("serve", "--port", "0", environ=environ)
