@@ -6,7 +6,7 @@ called. An action is never performed twice: a re-run finds it finished, and one 
 may not have reached WeCom (the worker died mid-call, a timeout, a 5xx) is repeated only where
 repeating is harmless (removal, recall); a send or card update whose fate is unknown is marked
 `unknown` for a human instead of being sent twice. A definite "busy" or rate-limit answer
-(-1, 45009, 45033) puts the action back to `planned` and its job retries with backoff.
+(-1, 6000, 45009, 45033) puts the action back to `planned` and its job retries with backoff.
 """
 
 from __future__ import annotations
@@ -129,7 +129,9 @@ class Executor:
         try:
             answer = await self._call(kind, params)
         except WeComError as exc:
-            fate_unknown = isinstance(exc, WeComTransportError) and exc.maybe_performed
+            # Only the action's own call can have been carried out (not a failed token fetch).
+            fate_unknown = (isinstance(exc, WeComTransportError) and exc.maybe_performed
+                            and exc.endpoint == endpoint)
             if fate_unknown and kind not in IDEMPOTENT_KINDS:
                 log_event("action.unknown", action=action_id, kind=kind.value)
                 return await self._finish(

@@ -30,10 +30,12 @@ EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
 MAX_KEY = 255
 
 # Fields that tell apart two events without a MsgId (WeCom: FromUserName+CreateTime, and for `sys`
-# events the event, change type and the chat/user they are about). CurMemVer: two member changes
-# of one customer group in the same second are two events (a genuine retry repeats it).
+# events the event, change type and the chat/user they are about).
 _EVENT_KEY_FIELDS = ("FromUserName", "CreateTime", "Event", "ChangeType", "UpdateDetail",
-                     "ChatId", "UserID", "TaskId", "EventKey", "CurMemVer")
+                     "ChatId", "UserID", "TaskId", "EventKey")
+# Appended only when present, so the keys of other events stay as they were. CurMemVer: two
+# member changes of one customer group in the same second are two events (a retry repeats it).
+_OPTIONAL_KEY_FIELDS = ("CurMemVer",)
 
 
 def _bounded(key: str) -> str:
@@ -48,6 +50,7 @@ def xml_dedupe_key(fields: Mapping[str, Any]) -> str:
     if msg_id:
         return _bounded(f"msg:{msg_id}")
     parts = [str(fields.get(name) or "") for name in _EVENT_KEY_FIELDS]
+    parts += [f"{name}={fields[name]}" for name in _OPTIONAL_KEY_FIELDS if fields.get(name)]
     return _bounded("evt:" + "|".join(parts))
 
 

@@ -209,7 +209,7 @@ class Worker:
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
-        self.stopped = False  # run() returned or died: /readyz reports an in-process worker so
+        self.stopped = False  # set when run() ends, however it ends: /readyz reports it
 
     def wake(self) -> None:
         """New work was committed in this process: claim now instead of at the next poll."""
@@ -231,8 +231,8 @@ class Worker:
                               error=type(exc).__name__, failures=failures)
                 if claimed:
                     continue
-                wait_s = (min(self._poll_s * 2 ** failures, CLAIM_RETRY_MAX_S) if failures
-                          else self._poll_s)
+                wait_s = (min(self._poll_s * 2 ** min(failures, 16), CLAIM_RETRY_MAX_S)
+                          if failures else self._poll_s)
                 self._wakeup.clear()
                 waiters = [asyncio.ensure_future(self._wakeup.wait()),
                            asyncio.ensure_future(stop.wait())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,15 +23,18 @@ from app.settings import Settings, get_settings
 
 
 async def bootstrap_admin_token(runtime: Runtime) -> None:
-    """WARDEN_ADMIN_TOKEN is the live bootstrap token; a value it replaced stops working."""
+    """A new WARDEN_ADMIN_TOKEN value replaces the old one, which stops working."""
     token = runtime.settings.admin_token
     if token is None:
         return
     async with session_scope(runtime.sessions) as session:
-        added, revoked = await repository.set_bootstrap_token(session,
-                                                              token=token.get_secret_value())
-    if added or revoked:
-        log_event("admin.token_bootstrapped", added=added, revoked=revoked)
+        added, revoked, live = await repository.set_bootstrap_token(
+            session, token=token.get_secret_value())
+    if added:
+        log_event("admin.token_bootstrapped", revoked=revoked)
+    elif not live:
+        log_event("admin.token_revoked", level=logging.WARNING,
+                  detail="WARDEN_ADMIN_TOKEN was revoked; set a new value to use it")
 
 
 def create_app(

@@ -49,17 +49,15 @@ async def revoke_admin_tokens(session: AsyncSession, *, name: str, keep: str | N
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def set_bootstrap_token(session: AsyncSession, *, token: str) -> tuple[bool, int]:
-    """Make WARDEN_ADMIN_TOKEN the one live bootstrap token: store it if new (or live again if it
-    had been replaced), revoke earlier values. Returns (added, how many were revoked)."""
+async def set_bootstrap_token(session: AsyncSession, *, token: str) -> tuple[bool, int, bool]:
+    """Store WARDEN_ADMIN_TOKEN. A value seen for the first time replaces the earlier bootstrap
+    tokens (they are revoked); a known value changes nothing, and a revoked one stays revoked
+    (an instance still started with an old value must not undo a rotation or a revocation).
+    Returns (added, how many were revoked, whether the token is live)."""
     added = await add_admin_token(session, name=BOOTSTRAP_NAME, token=token)
     if not added:
-        await session.execute(
-            sa.update(AdminToken)
-            .where(col(AdminToken.token_hash) == hash_token(token),
-                   col(AdminToken.name) == BOOTSTRAP_NAME)
-            .values(revoked_at=None))
-    return added, await revoke_admin_tokens(session, name=BOOTSTRAP_NAME, keep=token)
+        return False, 0, await find_admin_token(session, token=token) is not None
+    return True, await revoke_admin_tokens(session, name=BOOTSTRAP_NAME, keep=token), True
 
 
 async def find_admin_token(session: AsyncSession, *, token: str) -> AdminToken | None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from app.api import callback
 from app.main import create_app
 from app.settings import Settings
 from app.wecom.crypto import CallbackCrypto
@@ -195,17 +196,39 @@ class TestRefused:
         client, url = service
         params, body = client.signed(text_message(11))
         params["timestamp"] = "²" * 10  # str.isdigit() says yes, int() says no
-        self._assert_refused(url, client.post(params, body), 400)
+        r = client.post(params, body)
+        self._assert_refused(url, r, 400)
+        assert r.text == "malformed signature parameters"
 
     def test_bad_padding_under_a_valid_signature_is_400(self, service: Any) -> None:
         client, url = service
         key = base64.b64decode(client.settings.aes_key.get_secret_value() + "=")
         encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
-        framed = secrets.token_bytes(16) + (5).to_bytes(4, "big") + b"hello" + CORP_ID.encode()
+        message = text_message(12).encode()  # a valid message: only the padding is wrong
+        framed = (secrets.token_bytes(16) + len(message).to_bytes(4, "big") + message
+                  + CORP_ID.encode())
         n = 32 - len(framed) % 32
         cipher = encryptor.update(framed + bytes(range(1, n + 1))) + encryptor.finalize()
         params, body = client.raw_signed(base64.b64encode(cipher).decode())
-        self._assert_refused(url, client.post(params, body), 400)
+        r = client.post(params, body)
+        self._assert_refused(url, r, 400)
+        assert r.text == "bad padding"
+
+    def test_an_unforeseen_decoding_error_is_400_not_500(
+        self, service: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        client, url = service
+
+        def buggy(*_: Any) -> Any:
+            raise KeyError("a bug in decoding")
+
+        monkeypatch.setitem(callback.DECODERS, callback.APP_PATH, ("callback", buggy))
+        params, body = client.signed(text_message(13))
+        with caplog.at_level("ERROR", logger="warden"):
+            r = client.post(params, body)
+        self._assert_refused(url, r, 400)
+        assert r.text == "undecodable"
+        assert "callback.undecodable" in caplog.text and "KeyError" in caplog.text
 
     def test_missing_parameters_are_400(self, service: Any) -> None:
         client, url = service

@@ -282,6 +282,11 @@ class TestSecrets:
         with pytest.raises(WeComError) as caught:
             await client.webhook_send(ROBOT_KEY, {"msgtype": "text", "text": {"content": "x"}})
         errors.append(caught.value)
+        (await control.http.delete("/_sim/faults")).raise_for_status()
+        await control.faults({"path": Endpoint.WEBHOOK_SEND, "http_status": 502})
+        with pytest.raises(WeComTransportError) as caught:
+            await client.webhook_send(ROBOT_KEY, {"msgtype": "text", "text": {"content": "x"}})
+        errors.append(caught.value)
 
         assert "***" in str(errors[2])
         texts = [str(e) for e in errors] + [repr(e) for e in errors] + [caplog.text]

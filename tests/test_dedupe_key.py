@@ -13,6 +13,12 @@ def test_msgid_wins() -> None:
     assert xml_dedupe_key({"MsgId": "123", **JOIN}) == "msg:123"
 
 
+def test_keys_of_events_without_curmemver_are_unchanged() -> None:
+    leave = {"FromUserName": "sys", "CreateTime": "1763712000", "Event": "change_contact",
+             "ChangeType": "delete_user", "UserID": "wujiu"}
+    assert xml_dedupe_key(leave) == "evt:sys|1763712000|change_contact|delete_user|||wujiu||"
+
+
 def test_the_same_event_has_the_same_key() -> None:
     assert xml_dedupe_key(dict(JOIN)) == xml_dedupe_key(dict(JOIN))
 

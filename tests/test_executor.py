@@ -181,6 +181,20 @@ class TestExecutor:
             job = await s.scalar(sa.select(Job).where(col(Job.kind) == JobKind.EXECUTE_ACTION))
         assert job is not None and job.status == JobStatus.DONE  # nothing left to retry
 
+    async def test_a_failed_token_fetch_leaves_the_send_planned(self, env: Env) -> None:
+        """gettoken timing out or answering 5xx proves the send itself was never made."""
+        env.sim.state.add_faults([FaultRule(path=Endpoint.GETTOKEN.value, http_status=502)])
+        action_id, _ = await env.plan(ActionKind.SEND_GROUP_MESSAGE, {
+            "chatid": SALES, "msgtype": "text", "body": {"content": "请回复收到"}}, "no-token")
+        worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
+        await worker.run_until_idle()
+        action = await env.action(action_id)
+        assert (action.status, action.wecom_errcode) == (ActionStatus.PLANNED, -1)
+        assert env.calls(Endpoint.APPCHAT_SEND) == []
+        async with session_scope(env.sessions) as s:
+            job = await s.scalar(sa.select(Job).where(col(Job.kind) == JobKind.EXECUTE_ACTION))
+        assert job is not None and job.status == JobStatus.QUEUED  # retried later
+
     async def test_an_idempotent_action_is_repeated_after_a_5xx(self, env: Env) -> None:
         env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=502,
                                             count=2)])

@@ -245,6 +245,27 @@ class TestWorkerResilience:
         assert (await _job(sessions, job_id)).status == JobStatus.DONE
         await engine.dispose()
 
+    async def test_a_long_outage_does_not_overflow_the_backoff(
+        self, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(jobs, "CLAIM_RETRY_MAX_S", 0.0)  # no real waiting
+        engine, sessions = await _sessions(sqlite_url)
+        async with session_scope(sessions) as s:
+            await _new(s, "test.job")
+        done = asyncio.Event()
+
+        async def handler(job: ClaimedJob) -> None:
+            done.set()
+
+        flaky = FlakySessions(sessions, failures=1100)  # 2 ** 1100 is no float
+        worker = Worker(cast(Any, flaky), {"test.job": handler}, poll_s=0.01)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.wait_for(done.wait(), timeout=30)
+        stop.set()
+        await task
+        await engine.dispose()
+
     async def test_fail_after_the_lease_was_taken_over_changes_nothing(self, db_url: str) -> None:
         engine, sessions = await _sessions(db_url)
         async with session_scope(sessions) as s:

@@ -43,6 +43,7 @@ def test_window_zero_turns_the_check_off() -> None:
     {"msg_signature": "a", "timestamp": "-5", "nonce": "n"},
     {"msg_signature": "a", "timestamp": "1" * 13, "nonce": "n"},
     {"msg_signature": "a" * 65, "timestamp": str(NOW), "nonce": "n"},
+    {"msg_signature": "a", "timestamp": "²" * 10, "nonce": "n"},  # isdigit(), but not for int()
 ])
 def test_malformed_parameters(params: dict[str, str]) -> None:
     with pytest.raises(MalformedCallback):
