@@ -223,24 +223,33 @@ class FlakySessions:
         return self.real()
 
 
+async def _run_through_failures(sessions: Any, failures: int, *, within_s: float
+                                ) -> tuple[Worker, FlakySessions, bool]:
+    """Run a worker whose first `failures` sessions fail until it has run the queued job, then
+    stop it. Returns the worker, its sessions, and whether it was still running at that point."""
+    done = asyncio.Event()
+
+    async def handler(job: ClaimedJob) -> None:
+        done.set()
+
+    flaky = FlakySessions(sessions, failures)
+    worker = Worker(cast(Any, flaky), {"test.job": handler}, poll_s=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(done.wait(), timeout=within_s)
+    running = not worker.stopped
+    stop.set()
+    await task
+    return worker, flaky, running
+
+
 class TestWorkerResilience:
     async def test_database_errors_are_waited_out(self, db_url: str) -> None:
         engine, sessions = await _sessions(db_url)
         async with session_scope(sessions) as s:
             job_id = await _new(s, "test.job")
-        done = asyncio.Event()
-
-        async def handler(job: ClaimedJob) -> None:
-            done.set()
-
-        flaky = FlakySessions(sessions, failures=3)
-        worker = Worker(cast(Any, flaky), {"test.job": handler}, poll_s=0.01)
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        await asyncio.wait_for(done.wait(), timeout=10)
-        assert flaky.failures == 0 and not worker.stopped  # three failed claims, still running
-        stop.set()
-        await task
+        worker, flaky, running = await _run_through_failures(sessions, 3, within_s=10)
+        assert flaky.failures == 0 and running  # three failed claims, still running
         assert worker.stopped
         assert (await _job(sessions, job_id)).status == JobStatus.DONE
         await engine.dispose()
@@ -252,18 +261,8 @@ class TestWorkerResilience:
         engine, sessions = await _sessions(sqlite_url)
         async with session_scope(sessions) as s:
             await _new(s, "test.job")
-        done = asyncio.Event()
-
-        async def handler(job: ClaimedJob) -> None:
-            done.set()
-
-        flaky = FlakySessions(sessions, failures=1100)  # 2 ** 1100 is no float
-        worker = Worker(cast(Any, flaky), {"test.job": handler}, poll_s=0.01)
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop))
-        await asyncio.wait_for(done.wait(), timeout=30)
-        stop.set()
-        await task
+        _, flaky, running = await _run_through_failures(sessions, 1100, within_s=30)  # 2**1100
+        assert flaky.failures == 0 and running
         await engine.dispose()
 
     async def test_fail_after_the_lease_was_taken_over_changes_nothing(self, db_url: str) -> None:
