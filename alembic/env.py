@@ -8,7 +8,7 @@ import os
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401  - registers the tables on SQLModel.metadata
+import app.models  # noqa: F401  - registers every table on SQLModel.metadata
 from alembic import context
 from app.db import make_engine
 from app.settings import DEFAULT_DATABASE_URL

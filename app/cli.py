@@ -70,7 +70,7 @@ async def _run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     wecom = make_wecom_client(settings)
-    worker = make_worker(settings, sessions, make_executor(settings, sessions, wecom))
+    worker = make_worker(settings, sessions, make_executor(settings, sessions, wecom), wecom)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,13 +134,13 @@ def cmd_check_config(_: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from app.simulate_cmd import run_simulate
+    from app.devtools.simulate import run_simulate
 
     return run_simulate(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from app.demo import run_demo
+    from app.devtools.demo import run_demo
 
     return run_demo(keep_running=args.keep_running, database_url=args.database_url)
 

@@ -36,10 +36,30 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_connect(dbapi_conn: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    # pysqlite's legacy mode begins a transaction only before DML, so SELECTs ran outside any
+    # transaction and SAVEPOINT/RELEASE committed for real. Turn its own BEGIN off and emit ours
+    # (SQLAlchemy's documented recipe for pysqlite and aiosqlite).
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes
+    # cannot wait for the lock (SQLite answers SQLITE_BUSY at once to avoid a deadlock), which
+    # would fail read-then-write jobs running side by side. SQLite has one writer anyway.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_transactions(engine: sa.Engine) -> None:
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _sqlite_transactions(engine.sync_engine)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **kwargs)
 
@@ -49,7 +69,7 @@ def make_sync_sqlite_engine(url: str) -> sa.Engine:
     one thread hop per transaction instead of aiosqlite's one per statement."""
     engine = sa.create_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1),
                               connect_args={"timeout": 30, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_pragmas)
+    _sqlite_transactions(engine)
     return engine
 
 

@@ -1,6 +1,6 @@
 """The executor: the only code that writes to WeCom. Actions are outbox rows with an idempotency key.
 
-`plan_action` records what should happen (once per key) and queues an `execute_action` job; the
+`app.actions` records what should happen (once per key) and queues an `execute_action` job; the
 executor performs it, records WeCom's answer (errcode, msgid) or, in dry-run, what it would have
 called. An action is never performed twice: a re-run finds it finished, and one whose call may or
 may not have reached WeCom (the worker died mid-call, a timeout, a 5xx) is repeated only where
@@ -12,20 +12,19 @@ repeating is harmless (removal, recall); a send or card update whose fate is unk
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import dialect_of, insert_ignoring_conflicts, session_scope
-from app.jobs import ClaimedJob, JobKind, enqueue
+from app.db import session_scope
+from app.jobs import ClaimedJob
 from app.logs import log_event
-from app.models import Action, ActionKind, ActionStatus, utcnow
+from app.models import Action, ActionKind, ActionStatus, table_of, utcnow
 from app.wecom.client import WeComClient, WeComError, WeComTransportError
 from app.wecom.codes import Endpoint, ErrCode
 
-ACTION_TABLE: sa.Table = Action.__table__  # type: ignore[attr-defined]
+ACTION_TABLE = table_of(Action)
 
 # Repeating these has the same effect as doing them once. (Not card updates: their
 # response_code works once, so a repeat would fail and hide that the first one worked.)
@@ -40,63 +39,7 @@ ENDPOINT_OF = {
     ActionKind.UPDATE_TEMPLATE_CARD: Endpoint.UPDATE_TEMPLATE_CARD,
 }
 
-# Params each kind needs (checked when planned, so a bad action never reaches the queue).
-REQUIRED_PARAMS: dict[ActionKind, tuple[str, ...]] = {
-    ActionKind.REMOVE_MEMBER: ("chatid", "userids"),
-    ActionKind.SEND_GROUP_MESSAGE: ("chatid", "msgtype", "body"),
-    ActionKind.SEND_ROBOT_MESSAGE: ("chatid", "payload"),
-    ActionKind.SEND_PRIVATE_MESSAGE: ("touser", "msgtype", "body"),
-    ActionKind.RECALL_MESSAGE: ("msgid",),
-    ActionKind.UPDATE_TEMPLATE_CARD: ("userids", "response_code", "card"),
-}
-
 RobotKeyLookup = Callable[[str], str | None]
-
-
-class ActionRejected(ValueError):
-    """An action that cannot be planned as given (unknown kind, missing params)."""
-
-
-async def plan_action(
-    session: AsyncSession,
-    *,
-    kind: ActionKind,
-    params: dict[str, Any],
-    idempotency_key: str,
-    reason: str,
-    requested_by: str = "system",
-    job_max_attempts: int = 8,
-    due_at: datetime | None = None,
-) -> tuple[int, bool]:
-    """Record an action and queue its execution. Returns (action id, True if newly planned)."""
-    missing = [p for p in REQUIRED_PARAMS[kind] if p not in params]
-    if missing:
-        raise ActionRejected(f"{kind.value} needs {', '.join(missing)}")
-    stmt = insert_ignoring_conflicts(dialect_of(session), ACTION_TABLE).returning(ACTION_TABLE.c.id)
-    row = (
-        await session.execute(
-            stmt,
-            {
-                "idempotency_key": idempotency_key,
-                "kind": kind.value,
-                "params": params,
-                "reason": reason,
-                "requested_by": requested_by,
-                "status": ActionStatus.PLANNED.value,
-                "attempts": 0,
-                "created_at": utcnow(),
-            },
-        )
-    ).first()
-    if row is None:
-        existing = await session.scalar(
-            sa.select(ACTION_TABLE.c.id).where(ACTION_TABLE.c.idempotency_key == idempotency_key)
-        )
-        return int(existing or 0), False
-    action_id = int(row[0])
-    await enqueue(session, JobKind.EXECUTE_ACTION, {"action_id": action_id},
-                  max_attempts=job_max_attempts, due_at=due_at)
-    return action_id, True
 
 
 class Executor:

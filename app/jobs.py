@@ -200,6 +200,7 @@ class Worker:
         lease_s: float = 60.0,
         poll_s: float = 1.0,
         name: str | None = None,
+        on_start: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._handlers = handlers
@@ -207,6 +208,7 @@ class Worker:
         self._lease_s = lease_s
         self._poll_s = poll_s
         self.name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        self._on_start = on_start  # e.g. queue the recurring jobs' next runs
         self._wakeup = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self.stopped = False  # set when run() ends, however it ends: /readyz reports it
@@ -218,6 +220,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: a database that fails (restart, lock timeout) is waited out, not fatal."""
         log_event("worker.started", worker=self.name, concurrency=self._concurrency)
+        await self.start()
         failures = 0
         try:
             while not stop.is_set():
@@ -246,6 +249,16 @@ class Worker:
             if self._running:
                 await asyncio.gather(*self._running, return_exceptions=True)
             log_event("worker.stopped", worker=self.name)
+
+    async def start(self) -> None:
+        """The start-up hook; a failure is logged, not fatal (the next start heals it)."""
+        if self._on_start is None:
+            return
+        try:
+            await self._on_start()
+        except Exception as exc:  # noqa: BLE001 - the worker still serves the queue
+            log_event("worker.start_hook_failed", level=logging.WARNING, worker=self.name,
+                      error=type(exc).__name__)
 
     async def run_until_idle(self, *, timeout_s: float = 30.0) -> None:
         """Run until no job is due (tests, the demo). Jobs due later are left for later."""

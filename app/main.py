@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,10 +16,19 @@ from fastapi.openapi.utils import get_openapi
 from app import repository
 from app.api import admin, callback, health
 from app.db import check_migrated, make_engine, make_sessionmaker, session_scope
+from app.errors import install_error_handler
 from app.inbox import InboxWriter
 from app.logs import log_event
-from app.runtime import Runtime, make_crypto, make_executor, make_wecom_client, make_worker
+from app.runtime import (
+    Runtime,
+    make_crypto,
+    make_executor,
+    make_planner,
+    make_wecom_client,
+    make_worker,
+)
 from app.settings import Settings, get_settings
+from app.tasks import Domain
 
 
 async def bootstrap_admin_token(runtime: Runtime) -> None:
@@ -42,7 +51,9 @@ def create_app(
     *,
     run_worker: bool | None = None,
     clock: Callable[[], float] = time.time,
+    domains: Sequence[Domain] | None = None,
 ) -> FastAPI:
+    """The service. `domains` replaces the installed domain packages (tests plug their own)."""
     settings = settings or get_settings()
     with_worker = settings.run_worker if run_worker is None else run_worker
 
@@ -53,13 +64,16 @@ def create_app(
         sessions = make_sessionmaker(engine)
         wecom = make_wecom_client(settings)
         executor = make_executor(settings, sessions, wecom)
-        worker = make_worker(settings, sessions, executor) if with_worker else None
+        worker = (make_worker(settings, sessions, executor, wecom, clock=clock,
+                                  domains=domains) if with_worker
+                  else None)
         inbox = InboxWriter(engine, job_max_attempts=settings.job_max_attempts,
                             on_commit=worker.wake if worker else None)
         app_crypto, aibot_crypto = make_crypto(settings)
         runtime = Runtime(settings=settings, engine=engine, sessions=sessions, inbox=inbox,
                           app_crypto=app_crypto, aibot_crypto=aibot_crypto, wecom=wecom,
-                          executor=executor, worker=worker, clock=clock)
+                          executor=executor, planner=make_planner(settings), worker=worker,
+                          clock=clock)
         app.state.runtime = runtime
         await bootstrap_admin_token(runtime)
         inbox.start()
@@ -87,6 +101,7 @@ def create_app(
         summary="Enforces work-group rules on Enterprise WeChat (WeCom)",
         lifespan=lifespan,
     )
+    install_error_handler(app)
     app.add_middleware(callback.CallbackIngest)
     app.include_router(callback.router)
     app.include_router(admin.router)

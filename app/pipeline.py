@@ -1,15 +1,18 @@
-"""The `process_event` job: a stored callback → its handler → a domain record on the event row.
+"""The `process_event` job: a stored callback → its handler → the domain services (router).
 
-Policies (later issues) hang here: the record goes to the group's policies, their Decisions are
-stored, and actions are planned through `app.executor.plan_action`.
+A group commit queues one job for its events (`{"event_ids": [...]}`); an event that fails is
+split off into a job of its own (`{"event_id": n}`), which retries with backoff and can go dead
+by itself. Each event runs in its own savepoint: whatever its domain services wrote (decisions,
+strikes, planned actions) is undone if any of them fails, while its batch-mates commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
 
 import handlers
 from app import jobs
@@ -17,72 +20,101 @@ from app.db import session_scope
 from app.inbox import parse_aibot_payload
 from app.jobs import ClaimedJob, JobKind
 from app.logs import log_event
-from app.models import EventSource, EventStatus, InboundEvent, utcnow
+from app.models import EventSource, EventStatus, InboundEvent, table_of, utcnow
+from app.routing import DomainContext, DomainRouter
 from app.wecom.crypto import parse_xml, xml_fields
-from handlers.base import AIBOT, record_json
+from handlers.base import AIBOT
+
+EVENT_TABLE = table_of(InboundEvent)
+ContextFactory = Callable[[AsyncSession, int], DomainContext]
 
 
-def event_fields(event: InboundEvent) -> dict[str, Any]:
+def event_fields(source: str, payload: str, received_at: Any) -> dict[str, Any]:
     """Parse the stored plaintext again (it was validated at ingest)."""
-    if event.source == EventSource.AIBOT:
-        fields = parse_aibot_payload(event.payload)
-    else:
-        fields = xml_fields(parse_xml(event.payload))
-    fields["_received_at"] = event.received_at
+    fields = parse_aibot_payload(payload) if source == EventSource.AIBOT else xml_fields(
+        parse_xml(payload))
+    fields["_received_at"] = received_at
     return fields
 
 
 class EventProcessor:
-    """Runs `process_event` jobs: {"event_ids": [...]} from a group commit, or {"event_id": n}.
+    """Runs `process_event` jobs: a batch from a group commit, or one split-off event."""
 
-    A batch is handled in one transaction. An event whose handler fails is split off into a job
-    of its own (keyed, so once), which then retries with backoff and can go dead by itself;
-    the rest of the batch is not held back by it.
-    """
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, job_max_attempts: int = 8
-                 ) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, router: DomainRouter,
+                 context: ContextFactory, job_max_attempts: int) -> None:
         self._sessions = sessions
+        self._router = router
+        self._context = context
         self._job_max_attempts = job_max_attempts
 
     async def __call__(self, job: ClaimedJob) -> None:
-        single = "event_id" in job.payload
-        ids = [int(job.payload["event_id"])] if single else [int(i) for i in job.payload["event_ids"]]
-        failed: list[tuple[InboundEvent, Exception]] = []
-        async with session_scope(self._sessions) as session:
-            events = {e.id: e for e in (await session.execute(
-                select(InboundEvent).where(col(InboundEvent.id).in_(ids)))).scalars()}
-            for event_id in ids:
-                event = events.get(event_id)
-                if event is None:
-                    raise LookupError(f"inbound event {event_id} does not exist")
-                try:
-                    # The handler is pure and the row changes only after it succeeded,
-                    # so a failure leaves nothing half-done in this transaction.
-                    self._process(event)
-                except Exception as exc:  # noqa: BLE001 - recorded; retried on its own job
-                    failed.append((event, exc))
-            for event, error in failed:
-                event.error = f"{type(error).__name__}: {error}"[:2000]
-                if not single:
-                    await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event.id},
-                                       key=f"process-event:{event.id}",
-                                       max_attempts=self._job_max_attempts)
-                    log_event("event.split_off", event=event.id, error=type(error).__name__)
-                elif job.attempts >= job.max_attempts:  # its job goes dead now: admins see it
-                    event.status = EventStatus.FAILED
-                    log_event("event.failed", event=event.id, error=type(error).__name__)
-        if single and failed:
-            raise failed[0][1]  # after the commit above: the job retries, or goes dead
+        if "event_id" in job.payload:
+            await self.run_single(job, int(job.payload["event_id"]))
+        else:
+            await self.run_batch([int(i) for i in job.payload["event_ids"]])
 
-    def _process(self, event: InboundEvent) -> None:
-        if event.status == EventStatus.PROCESSED:
-            return  # a re-run after a lost lease: already done
-        source = AIBOT if event.source == EventSource.AIBOT else "app"
-        record = handlers.dispatch(event_fields(event), source=source)
-        event.record_kind = type(record).__name__
-        event.record = record_json(record)
-        event.status = EventStatus.PROCESSED
-        event.processed_at = utcnow()
-        event.error = None
-        log_event("event.processed", level=10, event=event.id, record=event.record_kind)
+    async def run_batch(self, ids: list[int]) -> None:
+        """Every event of a group commit in one transaction, each in its own savepoint; the ones
+        that fail get a job of their own (keyed, so once) and hold nobody back."""
+        async with session_scope(self._sessions) as session:
+            rows = await self._load(session, ids)
+            for event_id in ids:
+                error = await self._process(session, rows[event_id])
+                if error is not None:
+                    await self._record_error(session, event_id, error)
+                    await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event_id},
+                                       key=f"process-event:{event_id}",
+                                       max_attempts=self._job_max_attempts)
+                    log_event("event.split_off", event=event_id, error=type(error).__name__)
+
+    async def run_single(self, job: ClaimedJob, event_id: int) -> None:
+        """One event that failed in its batch; its error is kept, and it is marked failed when
+        this was its job's last attempt (admins see it, and can retry the job)."""
+        async with session_scope(self._sessions) as session:
+            rows = await self._load(session, [event_id])
+            error = await self._process(session, rows[event_id])
+            if error is not None:
+                dead = job.attempts >= job.max_attempts
+                await self._record_error(session, event_id, error, failed=dead)
+                if dead:
+                    log_event("event.failed", event=event_id, error=type(error).__name__)
+        if error is not None:
+            raise error  # after the commit above: the job retries, or goes dead
+
+    async def _load(self, session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+        c = EVENT_TABLE.c
+        rows = {r.id: r for r in (await session.execute(
+            sa.select(c.id, c.source, c.payload, c.status, c.received_at).where(c.id.in_(ids))
+        )).all()}
+        missing = sorted(set(ids) - set(rows))
+        if missing:
+            raise LookupError(f"inbound events {missing} do not exist")
+        return rows
+
+    async def _process(self, session: AsyncSession, row: Any) -> Exception | None:
+        """Handler, then router, in a savepoint; the error if anything failed (nothing kept)."""
+        if row.status == EventStatus.PROCESSED:
+            return None  # a re-run after a lost lease: already done
+        try:
+            async with session.begin_nested():
+                source = AIBOT if row.source == EventSource.AIBOT else "app"
+                record = handlers.dispatch(event_fields(row.source, row.payload, row.received_at),
+                                           source=source)
+                await self._router.route(record, self._context(session, row.id))
+                await session.execute(
+                    sa.update(EVENT_TABLE).where(EVENT_TABLE.c.id == row.id).values(
+                        record_kind=type(record).__name__, status=EventStatus.PROCESSED,
+                        processed_at=utcnow(), error=None))
+        except Exception as exc:  # noqa: BLE001 - kept on the event; retried on its own job
+            return exc
+        log_event("event.processed", level=10, event=row.id, record=type(record).__name__)
+        return None
+
+    @staticmethod
+    async def _record_error(session: AsyncSession, event_id: int, error: Exception, *,
+                            failed: bool = False) -> None:
+        values: dict[str, Any] = {"error": f"{type(error).__name__}: {error}"[:2000]}
+        if failed:
+            values["status"] = EventStatus.FAILED
+        await session.execute(
+            sa.update(EVENT_TABLE).where(EVENT_TABLE.c.id == event_id).values(**values))

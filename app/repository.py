@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from app.models import Action, AdminToken, InboundEvent, Job, utcnow
+from app.models import Action, AdminToken, InboundEvent, Job, table_of, utcnow
 
-EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
-JOB_TABLE: sa.Table = Job.__table__  # type: ignore[attr-defined]
+EVENT_TABLE = table_of(InboundEvent)
+JOB_TABLE = table_of(Job)
+ACTION_TABLE = table_of(Action)
+LAST_USED_EVERY = timedelta(minutes=1)  # a token's last use is written at most this often
 M = TypeVar("M", Job, Action)
 TOKEN_PREFIX = "ww_"  # noqa: S105 - makes leaked tokens easy to spot by secret scanners
 BOOTSTRAP_NAME = "bootstrap (WARDEN_ADMIN_TOKEN)"
@@ -67,6 +70,13 @@ async def find_admin_token(session: AsyncSession, *, token: str) -> AdminToken |
         )
     )
     return found
+
+
+async def touch_admin_token(session: AsyncSession, token: AdminToken) -> None:
+    """Record a use (at most once a minute per token, not a write per request)."""
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
+        token.last_used_at = now
 
 
 async def recent_events(

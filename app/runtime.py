@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.actions import ActionPlanner
 from app.executor import Executor
 from app.inbox import InboxWriter
 from app.jobs import JobHandler, JobKind, Worker
 from app.pipeline import EventProcessor
+from app.recurring import schedule_all
+from app.routing import DomainContext
 from app.settings import Settings
+from app.tasks import Domain, DomainDeps, Registry, collect, installed_domains
 from app.wecom.client import WeComClient
 from app.wecom.crypto import CallbackCrypto
+from app.wecom.reader import WeComReader
 
 
 @dataclass
@@ -28,17 +35,18 @@ class Runtime:
     aibot_crypto: CallbackCrypto
     wecom: WeComClient
     executor: Executor
+    planner: ActionPlanner
     worker: Worker | None = None
     clock: Callable[[], float] = field(default=time.time)
 
 
-def job_handlers(sessions: async_sessionmaker[AsyncSession], executor: Executor, *,
-                 job_max_attempts: int) -> dict[str, JobHandler]:
-    """Every job kind the worker knows. Timers of later issues register here."""
-    return {
-        JobKind.PROCESS_EVENT: EventProcessor(sessions, job_max_attempts=job_max_attempts),
-        JobKind.EXECUTE_ACTION: executor.run_job,
-    }
+def domain_clock(clock: Callable[[], float]) -> Callable[[], datetime]:
+    """The runtime's clock (unix seconds, injectable for tests) as aware UTC datetimes."""
+    return lambda: datetime.fromtimestamp(clock(), UTC)
+
+
+def make_planner(settings: Settings) -> ActionPlanner:
+    return ActionPlanner(job_max_attempts=settings.job_max_attempts)
 
 
 def make_executor(settings: Settings, sessions: async_sessionmaker[AsyncSession],
@@ -47,11 +55,40 @@ def make_executor(settings: Settings, sessions: async_sessionmaker[AsyncSession]
     return Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
 
 
+def make_registry(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                  wecom: WeComReader, *, clock: Callable[[], float] = time.time,
+                  domains: Sequence[Domain] | None = None) -> Registry:
+    """Every installed domain's services, job kinds and recurring jobs."""
+    deps = DomainDeps(settings=settings, sessions=sessions, wecom=wecom,
+                      planner=make_planner(settings), clock=domain_clock(clock))
+    return collect(installed_domains() if domains is None else domains, deps)
+
+
 def make_worker(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                executor: Executor) -> Worker:
-    handlers = job_handlers(sessions, executor, job_max_attempts=settings.job_max_attempts)
+                executor: Executor, wecom: WeComReader, *, clock: Callable[[], float] = time.time,
+                domains: Sequence[Domain] | None = None) -> Worker:
+    """The worker with the core job kinds (events, actions) and every domain's."""
+    registry = make_registry(settings, sessions, wecom, clock=clock, domains=domains)
+    planner = make_planner(settings)
+    now = domain_clock(clock)
+
+    def context(session: AsyncSession, event_id: int) -> DomainContext:
+        return DomainContext(session=session, settings=settings, clock=now, wecom=wecom,
+                             planner=planner, event_id=event_id)
+
+    handlers: dict[str, JobHandler] = {
+        JobKind.PROCESS_EVENT: EventProcessor(sessions, router=registry.router, context=context,
+                                              job_max_attempts=settings.job_max_attempts),
+        JobKind.EXECUTE_ACTION: executor.run_job,
+        **registry.jobs,
+    }
+
+    async def on_start() -> None:
+        await schedule_all(sessions, list(registry.recurring), tz=ZoneInfo(settings.timezone),
+                           max_attempts=settings.job_max_attempts, now=now())
+
     return Worker(sessions, handlers, concurrency=settings.worker_concurrency,
-                  lease_s=settings.job_lease_s)
+                  lease_s=settings.job_lease_s, on_start=on_start)
 
 
 def make_crypto(settings: Settings) -> tuple[CallbackCrypto, CallbackCrypto]:

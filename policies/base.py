@@ -6,10 +6,11 @@ whatever WeCom delivered into these subjects, so a policy never cares where a me
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 
 class MessageSource(StrEnum):
@@ -69,6 +70,19 @@ class Verdict(StrEnum):
     WARN = "warn"
     REMOVE = "remove"
     ADVISE = "advise"  # advised groups: tell the owner what to do; we cannot act there
+    REVIEW = "review"  # weak evidence: a human decides; never a sanction
+
+
+class Remedy(StrEnum):
+    """What a decision asks the domain service to plan. The service turns remedies into actions
+    within what WeCom allows for the group (an enforced group removes, an advised one advises)."""
+
+    REMIND_PRIVATELY = "remind_privately"  # message/send to the member
+    WARN_IN_GROUP = "warn_in_group"  # appchat/send or the group robot, quoting the rule
+    REMOVE_MEMBER = "remove_member"  # appchat/update del_user_list (enforced groups only)
+    ADVISE_OWNER = "advise_owner"  # tell the owner/admins what to do, with the evidence
+    RECORD_STRIKE = "record_strike"  # an append-only strike row for the member's ladder
+    REVIEW = "review"  # queue for a human
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +92,69 @@ class Decision:
     policy: str  # stable kebab name: ad-keywords, quiet-hours, …
     rule_id: str  # REGULATIONS.md id: C1, M5, A2, …
     verdict: Verdict
-    reason: str
-    span: tuple[int, int] | None = None
-    remedies: tuple[str, ...] = ()
+    reason: str  # a sentence a member can read, in Chinese: 广告: 第2次, 第1次 2026-11-02
+    span: tuple[int, int] | None = None  # indexes the original text (Python string offsets)
+    matched: str | None = None  # the original text at `span`
+    evidence: tuple[tuple[str, str], ...] = ()  # (kind, value): ("url", "http://…"), ("phone", …)
+    remedies: tuple[Remedy, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.verdict is Verdict.ALLOW and self.remedies:
+            raise ValueError(f"{self.policy}: an allow carries no remedy")
+        if self.span is not None and not 0 <= self.span[0] <= self.span[1]:
+            raise ValueError(f"{self.policy}: bad span {self.span}")
+
+
+class GroupMode(StrEnum):
+    ENFORCE = "enforce"  # the app created the group: it removes members itself
+    ADVISE = "advise"  # customer or people's groups: it tells the owner what to do
+    OBSERVE = "observe"  # decide and record, never act
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyContext:
+    """Everything a policy may see, loaded by the domain service before any policy runs.
+
+    Policies do no I/O: what they need is here or it does not exist for them. Counts are
+    what the database held when the event's savepoint began; counting rows are append-only,
+    so two events judged side by side never lose each other's strike (see DESIGN.md).
+    """
+
+    now: datetime  # the event's own time (CreateTime / msgtime), not the clock at processing
+    timezone: tzinfo  # WARDEN_TIMEZONE: quiet hours and daily rules are in local time
+    options: Mapping[str, Any] = field(default_factory=dict)  # this rule's entry of the document
+    mode: GroupMode = GroupMode.OBSERVE
+    chat_id: str | None = None
+    exempt: bool = False  # the member is on the group's exemption list
+    strikes: Mapping[str, int] = field(default_factory=dict)  # active strikes per category
+    recent_messages: int = 0  # the sender's messages in the rule's window, before this one
+    directory_status: str | None = None  # active | disabled | inactive | departed | None
+
+    def local(self, moment: datetime | None = None) -> datetime:
+        """A moment (default: now) in the organisation's time zone."""
+        return (moment or self.now).astimezone(self.timezone)
+
+
+S_contra = TypeVar("S_contra", contravariant=True)
+
+
+@runtime_checkable
+class Policy(Protocol[S_contra]):
+    """One rule of REGULATIONS.md, configured from the group's policy document: a class whose
+    docstring states the rule and its id, pure, no I/O."""
+
+    name: str  # stable kebab name stored with every decision
+    rule_id: str
+
+    def evaluate(self, subject: S_contra, context: PolicyContext) -> list[Decision]: ...
+
+
+def evaluate_all(policies: Sequence[Policy[S_contra]], subject: S_contra,
+                 context: PolicyContext) -> list[Decision]:
+    """Every policy's decisions, with an explicit allow from each policy that found nothing,
+    so the stored record shows every check that ran (also the ones that passed)."""
+    decisions: list[Decision] = []
+    for policy in policies:
+        found = policy.evaluate(subject, context)
+        decisions.extend(found or [Decision(policy.name, policy.rule_id, Verdict.ALLOW, "")])
+    return decisions

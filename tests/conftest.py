@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.db import run_migrations
-from app.serverthread import ThreadedServer
+from app.devtools.serverthread import ThreadedServer
 from app.settings import Settings
 from app.wecom.crypto import generate_aes_key
 
@@ -45,19 +46,52 @@ async def _pg_exec(dsn: str, sql: str) -> None:
         await conn.close()
 
 
-@contextmanager
-def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
-    """A new, empty database of `kind` ('sqlite' or 'postgres'); dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'warden.db'}"
-        return
+def _skip_without_postgres() -> None:
     if not PG_URL:
         if os.environ.get("WARDEN_REQUIRE_POSTGRES"):
             pytest.fail("WARDEN_REQUIRE_POSTGRES is set but WARDEN_TEST_POSTGRES_URL is not")
         pytest.skip("PostgreSQL tests need WARDEN_TEST_POSTGRES_URL (CI sets it)")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head per test session; each test gets a copy (migrating
+    every test's database would grow the suite with every revision)."""
+    path = tmp_path_factory.mktemp("template") / "warden.db"
+    run_migrations(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """One PostgreSQL database migrated to head per test session, the template of each test's."""
+    _skip_without_postgres()
+    assert PG_URL is not None
+    admin_dsn, base = _pg_admin(PG_URL)
+    name = f"warden_template_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(admin_dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        run_migrations(f"{base}/{name}")
+        yield name
+    finally:
+        asyncio.run(_pg_exec(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def migrated_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A database of `kind` ('sqlite' or 'postgres') at the migrations' head, this test's own;
+    dropped afterwards."""
+    if kind == "sqlite":
+        path = tmp_path / "warden.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    _skip_without_postgres()
+    template = request.getfixturevalue("pg_template")
+    assert PG_URL is not None
     admin_dsn, base = _pg_admin(PG_URL)
     name = f"warden_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_exec(admin_dsn, f'CREATE DATABASE "{name}"'))
+    asyncio.run(_pg_exec(admin_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
         yield f"{base}/{name}"
     finally:
@@ -67,23 +101,20 @@ def fresh_database(kind: str, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated database, once on SQLite and once on PostgreSQL."""
-    with fresh_database(request.param, tmp_path) as url:
-        run_migrations(url)
+    with migrated_database(request.param, tmp_path, request) as url:
         yield url
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated SQLite file, for tests whose subject is not the database."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'warden.db'}"
-    run_migrations(url)
-    return url
+    with migrated_database("sqlite", tmp_path, request) as url:
+        yield url
 
 
 @pytest.fixture
-def pg_url(tmp_path: Path) -> Iterator[str]:
-    with fresh_database("postgres", tmp_path) as url:
-        run_migrations(url)
+def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with migrated_database("postgres", tmp_path, request) as url:
         yield url
 
 

@@ -8,12 +8,16 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlmodel import col
 
 from app import jobs, repository
+from app.actions import ActionPlanner
 from app.db import in_session, make_engine, make_sessionmaker, session_scope
+from app.devtools.serverthread import ThreadedServer
 from app.main import create_app
+from app.models import Action, ActionKind
 from app.repository import hash_token
-from app.serverthread import ThreadedServer
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch
 from tests.test_callback_http import Client
@@ -153,8 +157,6 @@ class TestJobs:
         wait_for(lambda: tuple(fetch(
             db, "SELECT attempts, status, finished_at > :t FROM job WHERE id = :i",
             i=job_id, t=first_death)[0]) == (1, "dead", True))
-        again = httpx.post(f"{url}/api/v1/jobs/999999/retry", headers=auth)
-        assert again.status_code == 409
 
 
 class TestHealth:
@@ -177,3 +179,119 @@ class TestHealth:
         app.state.runtime.worker.stopped = True  # as Worker.run leaves it when it ends
         ready = httpx.get(url + "/readyz")
         assert ready.status_code == 503 and "worker stopped" in ready.json()["reason"]
+
+
+async def _set_action(db: str, status: str) -> int:
+    engine = make_engine(db)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as s:
+            planned = await ActionPlanner(job_max_attempts=4).plan(
+                s, kind=ActionKind.SEND_PRIVATE_MESSAGE, idempotency_key=f"t-{status}",
+                params={"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}},
+                reason="A2: test")
+            await s.execute(sa.update(Action).where(col(Action.id) == planned.id)
+                            .values(status=status))
+            return planned.id
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def idle_service(db_url: str, live_server_factory: Any) -> Any:
+    """The API without a worker: what is queued stays queued for the test to see."""
+    settings = make_settings(db_url)
+    server = live_server_factory(create_app(settings, run_worker=False))
+    token = settings.admin_token.get_secret_value()  # type: ignore[union-attr]
+    return server.url, db_url, {"Authorization": f"Bearer {token}"}
+
+
+class TestPaging:
+    def test_a_last_page_that_is_exactly_full_has_no_next(self, admin_service: Any) -> None:
+        settings, url, _, auth = admin_service
+        post_text(settings, url, 601, "一")
+        post_text(settings, url, 602, "二")
+        page = httpx.get(url + "/api/v1/events", headers=auth, params={"limit": 2}).json()
+        assert (len(page["items"]), page["next_before_id"]) == (2, None)
+
+    @pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/jobs", "/api/v1/actions"])
+    def test_ids_past_the_database_range_are_422(self, idle_service: Any, path: str) -> None:
+        url, _, auth = idle_service
+        r = httpx.get(url + path, headers=auth, params={"before_id": 2**63})
+        assert r.status_code == 422 and "before_id" in r.text
+        for post in ("/api/v1/jobs/9223372036854775808/retry",
+                     "/api/v1/actions/2147483648/resolve"):
+            r = httpx.post(url + post, headers=auth, json={"outcome": "done"})
+            assert r.status_code == 422, post
+
+
+class TestActions:
+    def test_status_filter_is_checked_and_counts_are_given(self, idle_service: Any) -> None:
+        url, db, auth = idle_service
+        asyncio.run(_set_action(db, "unknown"))
+        asyncio.run(_set_action(db, "done"))
+        bad = httpx.get(url + "/api/v1/actions", headers=auth, params={"status": "sent"})
+        assert bad.status_code == 422 and "status" in bad.text
+        page = httpx.get(url + "/api/v1/actions", headers=auth,
+                         params={"status": "unknown"}).json()
+        assert [a["status"] for a in page["items"]] == ["unknown"]
+        assert page["counts"] == {"unknown": 1, "done": 1}
+
+    @pytest.mark.parametrize(("outcome", "status", "queued"), [
+        ("done", "done", 0), ("failed", "failed", 0), ("replan", "planned", 1),
+    ])
+    def test_an_admin_resolves_an_unknown_action(self, idle_service: Any, outcome: str,
+                                                 status: str, queued: int) -> None:
+        url, db, auth = idle_service
+        action_id = asyncio.run(_set_action(db, "unknown"))
+        jobs_before = fetch(db, "SELECT count(*) FROM job WHERE kind = 'execute_action'")[0][0]
+        r = httpx.post(f"{url}/api/v1/actions/{action_id}/resolve", headers=auth,
+                       json={"outcome": outcome, "note": "checked the member's chat"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["status"], body["resolution_note"]) == (status, "checked the member's chat")
+        assert body["resolved_by"] == "bootstrap (WARDEN_ADMIN_TOKEN)"
+        jobs_after = fetch(db, "SELECT count(*) FROM job WHERE kind = 'execute_action'")[0][0]
+        assert jobs_after - jobs_before == queued
+        again = httpx.post(f"{url}/api/v1/actions/{action_id}/resolve", headers=auth,
+                           json={"outcome": "done"})
+        assert again.status_code == 409 and "not unknown" in again.json()["detail"]
+        missing = httpx.post(f"{url}/api/v1/actions/99999/resolve", headers=auth,
+                             json={"outcome": "done"})
+        assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
+
+
+class TestErrors:
+    def test_retrying_a_missing_job_is_404_and_a_live_one_409(self, idle_service: Any) -> None:
+        url, db, auth = idle_service
+
+        async def add_queued() -> int:
+            engine = make_engine(db)
+            async with session_scope(make_sessionmaker(engine)) as s:
+                job_id = await jobs.enqueue(s, "no-such-kind", {}, max_attempts=1)
+            await engine.dispose()
+            assert job_id is not None
+            return job_id
+
+        queued = asyncio.run(add_queued())
+        r = httpx.post(f"{url}/api/v1/jobs/999999/retry", headers=auth)
+        assert r.status_code == 404 and r.json() == {"detail": "job 999999 does not exist"}
+        r = httpx.post(f"{url}/api/v1/jobs/{queued}/retry", headers=auth)
+        assert r.status_code == 409 and "queued, not dead" in r.json()["detail"]
+
+
+class TestTokenUse:
+    def test_last_used_is_recorded(self, idle_service: Any) -> None:
+        url, db, auth = idle_service
+        assert fetch(db, "SELECT last_used_at FROM admin_token")[0][0] is None
+        assert httpx.get(url + "/api/v1/jobs", headers=auth).status_code == 200
+        assert fetch(db, "SELECT last_used_at FROM admin_token")[0][0] is not None
+
+    def test_a_refused_login_is_logged_with_client_and_path(
+        self, idle_service: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        url, _, _ = idle_service
+        with caplog.at_level("INFO"):
+            assert httpx.get(url + "/api/v1/jobs", headers={"Authorization": "Bearer nope"}
+                             ).status_code == 401
+        (line,) = [r.getMessage() for r in caplog.records if "admin.unauthorized" in r.getMessage()]
+        assert "client=127.0.0.1" in line and "path=/api/v1/jobs" in line

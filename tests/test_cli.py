@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
+from app.db import head_revision
+from app.devtools.serverthread import ThreadedServer
 from app.main import create_app
-from app.serverthread import ThreadedServer
 from tests.conftest import make_settings
 from tests.dbutil import fetch
 
@@ -30,7 +31,7 @@ class TestMigrateAndTokens:
         db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
         migrated = run("migrate", db=db)
         assert migrated.returncode == 0, migrated.stderr
-        assert "is at revision 0001" in migrated.stdout
+        assert f"is at revision {head_revision()}" in migrated.stdout
         assert run("migrate", db=db).returncode == 0  # idempotent
         made = run("create-token", "--name", "alice", db=db)
         assert made.returncode == 0, made.stderr
@@ -53,7 +54,7 @@ class TestMigrateAndTokens:
         r = subprocess.run([str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True,
                            text=True, timeout=120, check=False)
         assert r.returncode == 0, r.stderr
-        assert "is at revision 0001" in r.stdout
+        assert f"is at revision {head_revision()}" in r.stdout
 
     def test_revoke_token_by_name(self, tmp_path: Path) -> None:
         db = f"sqlite+aiosqlite:///{tmp_path / 'revoke.db'}"

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col
 
+from app.actions import ActionPlanner, ActionRejected
 from app.db import make_engine, make_sessionmaker, session_scope
-from app.executor import ActionRejected, Executor, plan_action
+from app.executor import Executor
 from app.jobs import JobKind, Worker
 from app.models import Action, ActionKind, ActionStatus, Job, JobStatus
 from app.simulator.runner import SimulatorServer
@@ -46,8 +47,10 @@ class Env:
 
     async def plan(self, kind: ActionKind, params: dict[str, Any], key: str) -> tuple[int, bool]:
         async with session_scope(self.sessions) as s:
-            return await plan_action(s, kind=kind, params=params, idempotency_key=key,
-                                     reason="test", requested_by="tests")
+            planned = await ActionPlanner(job_max_attempts=8).plan(
+                s, kind=kind, params=params, idempotency_key=key, reason="test",
+                requested_by="tests")
+            return planned.id, planned.new
 
     async def action(self, action_id: int) -> Action:
         async with session_scope(self.sessions) as s:

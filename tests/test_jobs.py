@@ -116,8 +116,37 @@ class TestQueue:
         assert jobs.backoff_s(4) >= jobs.BACKOFF_BASE_S * 4
         assert jobs.backoff_s(40) <= jobs.BACKOFF_MAX_S
 
+    @pytest.mark.parametrize("attempt", [1, 3, 40])
+    def test_backoff_is_jittered_within_half_to_full_ceiling(self, attempt: int) -> None:
+        """Jobs that failed together must not retry in lockstep."""
+        ceiling = min(jobs.BACKOFF_BASE_S * 2 ** (attempt - 1), jobs.BACKOFF_MAX_S)
+        waits = [jobs.backoff_s(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits)
+        assert len(set(waits)) > 100  # spread, not one value
+        assert min(waits) < ceiling * 0.6 and max(waits) > ceiling * 0.9
+
 
 class TestWorker:
+    async def test_a_job_that_keeps_killing_its_worker_goes_dead_unrun(self, db_url: str) -> None:
+        """Claimed more times than its budget (each worker died mid-job): not run again."""
+        engine, sessions = await _sessions(db_url)
+        ran: list[int] = []
+
+        async def deadly(job: ClaimedJob) -> None:
+            ran.append(job.id)
+
+        async with session_scope(sessions) as s:
+            job_id = await _new(s, "deadly", max_attempts=2)
+            # Two claims whose workers died: attempts at the budget, lease long expired.
+            await s.execute(sa.update(Job).where(Job.id == job_id).values(  # type: ignore[arg-type]
+                status=JobStatus.RUNNING, attempts=2, lease_until=utcnow() - timedelta(seconds=1)))
+        await Worker(sessions, {"deadly": deadly}).run_until_idle()
+        job = await _job(sessions, job_id)
+        assert ran == []
+        assert (job.status, job.attempts) == (JobStatus.DEAD, 3)
+        assert "lease expired too often" in (job.last_error or "")
+        await engine.dispose()
+
     async def test_worker_runs_jobs_and_records_failures(self, db_url: str) -> None:
         engine, sessions = await _sessions(db_url)
         seen: list[int] = []

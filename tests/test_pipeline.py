@@ -11,11 +11,35 @@ from sqlmodel import col
 
 import handlers
 from app import jobs
+from app.actions import ActionPlanner
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.inbox import InboxRecord, InboxWriter
 from app.jobs import Worker
-from app.models import EventSource, InboundEvent, Job, JobStatus
+from app.models import Action, ActionKind, EventSource, InboundEvent, Job, JobStatus, utcnow
 from app.pipeline import EventProcessor
+from app.routing import DomainContext, DomainRouter
+from policies.base import ChatMessage
+from tests.conftest import make_settings
+
+
+class _NoWeCom:
+    """Domain services in these tests read nothing from WeCom."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"unexpected WeCom read {name}")
+
+
+def processor(sessions: Any, *, max_attempts: int, router: DomainRouter | None = None
+              ) -> EventProcessor:
+    settings = make_settings("sqlite+aiosqlite:///unused.db", job_max_attempts=max_attempts)
+    planner = ActionPlanner(job_max_attempts=max_attempts)
+
+    def context(session: Any, event_id: int) -> DomainContext:
+        return DomainContext(session=session, settings=settings, clock=utcnow, wecom=_NoWeCom(),
+                             planner=planner, event_id=event_id)
+
+    return EventProcessor(sessions, router=router or DomainRouter(), context=context,
+                          job_max_attempts=max_attempts)
 
 
 def text_event(msg_id: int) -> InboxRecord:
@@ -50,7 +74,7 @@ class TestBatches:
             return real(fields, source=source)
 
         monkeypatch.setattr(handlers, "dispatch", flaky)
-        worker = Worker(sessions, {"process_event": EventProcessor(sessions, job_max_attempts=3)})
+        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=3)})
         await worker.run_until_idle()
         async with session_scope(sessions) as s:
             rows = await s.execute(sa.select(col(InboundEvent.id), col(InboundEvent.status)))
@@ -86,7 +110,7 @@ class TestBatches:
             raise ValueError("handler bug")
 
         monkeypatch.setattr(handlers, "dispatch", broken)
-        worker = Worker(sessions, {"process_event": EventProcessor(sessions, job_max_attempts=2)})
+        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=2)})
 
         async def event_and_job(key: str | None) -> tuple[InboundEvent, Job]:
             async with session_scope(sessions) as s:
@@ -114,4 +138,61 @@ class TestBatches:
         await worker.run_until_idle()
         event, _ = await event_and_job("process-event:1")
         assert (event.status, event.error) == ("processed", None)
+        await engine.dispose()
+
+
+class WarnsThenFails:
+    """A domain service that plans a warning for every message, then fails on "第2条" after its
+    write: the event's savepoint must take the planned action away with it."""
+
+    async def handle(self, record: ChatMessage, ctx: DomainContext) -> None:
+        await ctx.plan(kind=ActionKind.SEND_PRIVATE_MESSAGE,
+                       params={"touser": [record.sender], "msgtype": "text",
+                               "body": {"content": "C1"}},
+                       idempotency_key=f"warn:{record.msg_id}", reason="C1: test")
+        if record.text == "第2条":
+            raise RuntimeError("policy bug after a write")
+
+
+class TestOneSavepointPerEvent:
+    async def test_a_failing_policy_leaves_none_of_its_rows_and_its_batch_mates_commit(
+        self, db_url: str
+    ) -> None:
+        engine = make_engine(db_url)
+        sessions = make_sessionmaker(engine)
+        inbox = InboxWriter(engine, job_max_attempts=3)
+        inbox.start()
+        assert await asyncio.gather(*(inbox.put(text_event(n)) for n in (1, 2, 3))) == [True] * 3
+        await inbox.stop()
+        router = DomainRouter([(ChatMessage, WarnsThenFails())])
+        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=3,
+                                                               router=router)})
+        await worker.run_until_idle()
+        async with session_scope(sessions) as s:
+            keys = set((await s.execute(sa.select(col(Action.idempotency_key)))).scalars())
+            status = dict((await s.execute(
+                sa.select(col(InboundEvent.id), col(InboundEvent.status)))).all())
+            requested = set((await s.execute(sa.select(col(Action.requested_by)))).scalars())
+            error = (await s.get(InboundEvent, 2)).error  # type: ignore[union-attr]
+        assert keys == {"warn:1", "warn:3"}
+        assert status == {1: "processed", 2: "received", 3: "processed"}
+        assert requested == {"event:1", "event:3"}
+        assert error == "RuntimeError: policy bug after a write"
+        await engine.dispose()
+
+    async def test_planned_actions_get_the_configured_attempts(self, sqlite_url: str) -> None:
+        engine = make_engine(sqlite_url)
+        sessions = make_sessionmaker(engine)
+        inbox = InboxWriter(engine, job_max_attempts=3)
+        inbox.start()
+        assert await inbox.put(text_event(1))
+        await inbox.stop()
+        router = DomainRouter([(ChatMessage, WarnsThenFails())])
+        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=5,
+                                                               router=router)})
+        await worker.run_until_idle()
+        async with session_scope(sessions) as s:
+            job = (await s.execute(sa.select(Job).where(col(Job.kind) == "execute_action"))
+                   ).scalar_one()
+        assert job.max_attempts == 5
         await engine.dispose()

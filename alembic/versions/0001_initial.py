@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import app.models
+
 
 
 revision: str = '0001'
@@ -30,9 +30,9 @@ def upgrade() -> None:
     sa.Column('requested_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', app.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('wecom_endpoint', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('wecom_errcode', sa.Integer(), nullable=True),
     sa.Column('wecom_errmsg', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
@@ -48,9 +48,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', app.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
     )
@@ -64,8 +64,8 @@ def upgrade() -> None:
     sa.Column('from_user', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('create_time', sa.Integer(), nullable=True),
-    sa.Column('received_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('processed_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('record_kind', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -84,14 +84,14 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=True),
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('due_at', app.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
-    sa.Column('lease_until', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
-    sa.Column('created_at', app.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', app.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key')
     )

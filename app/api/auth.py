@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app import repository
@@ -23,17 +23,19 @@ _UNAUTHORIZED = HTTPException(
 
 
 async def require_admin(
+    request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AdminToken:
-    if credentials is None or not credentials.credentials:
-        raise _UNAUTHORIZED
-    async with session_scope(runtime.sessions) as session:
-        token = await repository.find_admin_token(session, token=credentials.credentials)
+    token = None
+    if credentials is not None and credentials.credentials:
+        async with session_scope(runtime.sessions) as session:
+            token = await repository.find_admin_token(session, token=credentials.credentials)
+            if token is not None:
+                await repository.touch_admin_token(session, token)
     if token is None:
-        log_event("admin.unauthorized")
+        client = request.client.host if request.client else "-"
+        log_event("admin.unauthorized", client=client, method=request.method,
+                  path=request.url.path, token_given=credentials is not None)
         raise _UNAUTHORIZED
     return token
-
-
-Admin = Annotated[AdminToken, Depends(require_admin)]

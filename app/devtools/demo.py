@@ -17,12 +17,11 @@ import httpx
 
 from app import repository
 from app.db import head_revision, in_session, run_migrations, session_scope
-from app.executor import plan_action
+from app.devtools.serverthread import ThreadedServer
 from app.logs import configure_logging
 from app.main import create_app
 from app.models import ActionKind
 from app.runtime import Runtime
-from app.serverthread import ThreadedServer
 from app.settings import DEFAULT_DATABASE_URL, Settings, mask_url
 from app.simulator import sender as cb
 from app.simulator.runner import SimulatorServer
@@ -140,9 +139,10 @@ async def _act(runtime: Runtime, run: str) -> dict[str, int]:
              "M1: 郑十 never activated WeCom"),
         ]
         for name, kind, params, reason in plans:
-            ids[name], _ = await plan_action(session, kind=kind, params=params, reason=reason,
-                                             idempotency_key=f"demo-{run}-{name}",
-                                             requested_by="demo")
+            planned = await runtime.planner.plan(session, kind=kind, params=params, reason=reason,
+                                                 idempotency_key=f"demo-{run}-{name}",
+                                                 requested_by="demo")
+            ids[name] = planned.id
     return ids
 
 
@@ -266,11 +266,11 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
 
 async def _recall(runtime: Runtime, run: str, msgid: str) -> int:
     async with session_scope(runtime.sessions) as session:
-        action_id, _ = await plan_action(
+        planned = await runtime.planner.plan(
             session, kind=ActionKind.RECALL_MESSAGE, params={"msgid": msgid},
             reason="A3: acknowledged, the reminder is no longer needed",
             idempotency_key=f"demo-{run}-recall", requested_by="demo")
-    return action_id
+    return planned.id
 
 
 def _wait_actions(admin: httpx.Client, ids: set[int], timeout: float = 30.0

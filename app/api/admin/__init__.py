@@ -1,0 +1,11 @@
+"""The admin REST API, v1: one router per resource, all behind a bearer token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.admin import actions, events, jobs
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+for _module in (events, jobs, actions):
+    router.include_router(_module.router)
