@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.actions import ActionPlanner
 from app.executor import Executor
 from app.inbox import InboxWriter
-from app.jobs import JobHandler, JobKind, Worker
+from app.jobs import JobHandler, JobKind
 from app.pipeline import EventProcessor
 from app.recurring import schedule_all
 from app.routing import DomainContext
@@ -23,6 +23,7 @@ from app.tasks import Domain, DomainDeps, Registry, collect, installed_domains
 from app.wecom.client import WeComClient
 from app.wecom.crypto import CallbackCrypto
 from app.wecom.reader import WeComReader
+from app.worker import Worker
 
 
 @dataclass

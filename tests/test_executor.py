@@ -14,12 +14,13 @@ from sqlmodel import col
 from app.actions import ActionPlanner, ActionRejected
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.executor import Executor
-from app.jobs import JobKind, Worker
+from app.jobs import JobKind
 from app.models import Action, ActionKind, ActionStatus, Job, JobStatus
 from app.simulator.runner import SimulatorServer
 from app.simulator.state import FaultRule
 from app.wecom.client import WeComClient
 from app.wecom.codes import Endpoint
+from app.worker import Worker
 
 SALES = "wrsales2024"  # created by the app, has a robot
 LUNCH = "wrlunch2024"  # created by a person: 86008

@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import jobs
+from app import worker as worker_module
 from app.db import make_engine, make_sessionmaker, session_scope
-from app.jobs import ClaimedJob, Worker
+from app.jobs import ClaimedJob
 from app.models import Job, JobStatus, utcnow
+from app.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 DEAD_LEASE_S = 4.0  # the killed worker's lease: long enough that a slow machine sees it held
@@ -286,7 +288,7 @@ class TestWorkerResilience:
     async def test_a_long_outage_does_not_overflow_the_backoff(
         self, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(jobs, "CLAIM_RETRY_MAX_S", 0.0)  # no real waiting
+        monkeypatch.setattr(worker_module, "CLAIM_RETRY_MAX_S", 0.0)  # no real waiting
         engine, sessions = await _sessions(sqlite_url)
         async with session_scope(sessions) as s:
             await _new(s, "test.job")

@@ -14,10 +14,10 @@ from app import jobs
 from app.actions import ActionPlanner
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.inbox import InboxRecord, InboxWriter
-from app.jobs import Worker
 from app.models import Action, ActionKind, EventSource, InboundEvent, Job, JobStatus, utcnow
 from app.pipeline import EventProcessor
 from app.routing import DomainContext, DomainRouter
+from app.worker import Worker
 from policies.base import ChatMessage
 from tests.conftest import make_settings
 

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from app.db import make_engine, make_sessionmaker, session_scope
-from app.jobs import Worker
 from app.models import Job
 from app.recurring import RecurringJob, recurring_handler, schedule_all
+from app.worker import Worker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WORKDAYS = frozenset(range(5))

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from app.db import make_engine, make_sessionmaker
-from app.jobs import ClaimedJob, Worker
+from app.jobs import ClaimedJob
+from app.worker import Worker
 
 
 async def main(url: str, mode: str, out: Path, lease_s: float) -> None:
