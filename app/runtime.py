@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.executor import Executor
 from app.inbox import InboxWriter
 from app.jobs import JobHandler, JobKind, Worker
+from app.logs import LogLimiter
 from app.pipeline import EventProcessor
 from app.settings import Settings
 from app.wecom.client import WeComClient
@@ -30,6 +31,7 @@ class Runtime:
     executor: Executor
     worker: Worker | None = None
     clock: Callable[[], float] = field(default=time.time)
+    refusal_log: LogLimiter = field(default_factory=LogLimiter)  # callback refusals, per reason
 
 
 def job_handlers(sessions: async_sessionmaker[AsyncSession], executor: Executor, *,
