@@ -97,8 +97,9 @@ class TestAccepted:
         for chat in ("wrA", "wrB", "wrA"):
             params, body = client.signed(event.format(c=CORP_ID, ts=ts, chat=chat))
             assert client.post(params, body).status_code == 200
-        keys = sorted(r[0] for r in fetch(url, "SELECT dedupe_key FROM inbound_event"))
-        assert len(keys) == 2 and "wrA" in keys[0] and "wrB" in keys[1]
+        rows = fetch(url, "SELECT chat_id, dedupe_key FROM inbound_event ORDER BY chat_id")
+        assert [r.chat_id for r in rows] == ["wrA", "wrB"]
+        assert all(r.dedupe_key.startswith("xml-body:") for r in rows)
 
 
 def _entity_body() -> bytes:
