@@ -15,6 +15,7 @@ from app.actions import ActionPlanner
 from app.executor import Executor
 from app.inbox import InboxWriter
 from app.jobs import JobHandler, JobKind
+from app.logs import LogLimiter
 from app.pipeline import EventProcessor
 from app.recurring import schedule_all
 from app.routing import DomainContext
@@ -39,6 +40,7 @@ class Runtime:
     planner: ActionPlanner
     worker: Worker | None = None
     clock: Callable[[], float] = field(default=time.time)
+    refusal_log: LogLimiter = field(default_factory=LogLimiter)  # callback refusals, per reason
 
 
 def domain_clock(clock: Callable[[], float]) -> Callable[[], datetime]:

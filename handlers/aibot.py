@@ -11,18 +11,26 @@ from policies.base import ChatMessage, MessageSource
 _MENTION = re.compile(r"@(\S+)")
 
 
-def _text_of(part: Any) -> str:
-    """The text of a text/mixed/quote part; non-text items count as nothing."""
+def _text_of(part: Any, *, in_mixed: bool = False) -> str:
+    """The text of a text/mixed/quote part; non-text items count as nothing.
+
+    Authentic but odd JSON is tolerated, never a crash that retries the event until it goes dead:
+    a `msg_item` that is not a list counts as no items, items that are not objects (or a mixed
+    inside a mixed) as nothing.
+    """
     if not isinstance(part, dict):
         return ""
     kind = part.get("msgtype")
     if kind == "text":
         text = part.get("text")
-        return str(text.get("content", "")) if isinstance(text, dict) else ""
-    if kind == "mixed":
+        content = text.get("content", "") if isinstance(text, dict) else ""
+        return content if isinstance(content, str) else ""
+    if kind == "mixed" and not in_mixed:
         mixed = part.get("mixed")
-        items = mixed.get("msg_item", []) if isinstance(mixed, dict) else []
-        return "".join(_text_of(item) for item in items if isinstance(item, dict))
+        items = mixed.get("msg_item") if isinstance(mixed, dict) else None
+        if not isinstance(items, list):
+            return ""
+        return "".join(_text_of(item, in_mixed=True) for item in items)
     return ""
 
 

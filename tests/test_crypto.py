@@ -15,6 +15,7 @@ from app.wecom.crypto import (
     CallbackCrypto,
     MalformedCallback,
     SignedQuery,
+    Undecodable,
     decode_aes_key,
     generate_aes_key,
     parse_xml,
@@ -58,19 +59,19 @@ def test_well_padded_message_decrypts() -> None:
     lambda n: bytes(range(1, n + 1)),  # only the last byte says n: wechatpy alone accepted this
     lambda n: b"\x00" * n,  # pad byte 0
 ])
-def test_bad_padding_is_malformed(tail: Callable[[int], bytes]) -> None:
+def test_bad_padding_is_undecodable(tail: Callable[[int], bytes]) -> None:
     body = framed(b"hello")
     n = 32 - len(body) % 32
     enc = cipher_text(body + tail(n))
-    with pytest.raises(MalformedCallback, match="bad_padding"):
+    with pytest.raises(Undecodable, match="bad_padding"):
         crypto.verify_url(signed(enc), enc)
 
 
-def test_pad_byte_over_the_block_is_malformed() -> None:
+def test_pad_byte_over_the_block_is_undecodable() -> None:
     body = framed(b"x" * 3)
     n = 32 - len(body) % 32
     enc = cipher_text(body + b"\x00" * (n - 1) + bytes([33]))
-    with pytest.raises(MalformedCallback, match="bad_padding"):
+    with pytest.raises(Undecodable, match="bad_padding"):
         crypto.verify_url(signed(enc), enc)
 
 
@@ -97,3 +98,34 @@ def test_xml_nested_deeper_than_wecom_is_malformed() -> None:
     deep = "<xml>" + "<a>" * 2000 + "x" + "</a>" * 2000 + "</xml>"
     with pytest.raises(MalformedCallback, match="xml_too_deep"):
         xml_fields(parse_xml(deep))
+
+
+@pytest.mark.parametrize(("encrypted", "reason"), [
+    ("not*base64!", "bad_base64"),
+    ("QUJD", "bad_cipher_length"),
+    (cipher_text(pkcs7(framed(b"hello", receive_id="wwSomeoneElse"))), "wrong_receiver"),
+    (cipher_text(pkcs7(framed(b"\xff\xfe not utf-8"))), "bad_plaintext"),
+])
+def test_every_failure_after_the_signature_is_one_kind(encrypted: str, reason: str) -> None:
+    """The reason differs (for the log); the exception, hence the answer, does not."""
+    with pytest.raises(Undecodable, match=reason) as info:
+        crypto.verify_url(signed(encrypted), encrypted)
+    assert (info.value.status, info.value.answer) == (400, "undecodable")
+
+
+def test_failures_before_the_signature_still_say_why() -> None:
+    with pytest.raises(BadSignature) as info:
+        crypto.verify_url(SignedQuery("0" * 40, "1700000000", "n1"), "QUJD")
+    assert (info.value.status, info.value.answer) == (403, "bad signature")
+
+
+def test_unknown_xml_encoding_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedCallback, match="unknown_xml_encoding"):
+        parse_xml(b'<?xml version="1.0" encoding="x-unknown"?><xml><Encrypt>a</Encrypt></xml>')
+
+
+@pytest.mark.parametrize("text", ["<xml><a>&#xD800;</a></xml>", "<xml><a>&#0;</a></xml>"])
+def test_xml_cannot_carry_unstorable_characters(text: str) -> None:
+    """What the AI bot's JSON can spell (lone surrogate, NUL) the XML parser refuses."""
+    with pytest.raises(MalformedCallback, match="malformed_xml"):
+        parse_xml(text)

@@ -115,6 +115,29 @@ class TestAibotHandler:
         assert isinstance(rec, ChatMessage)
         assert rec.text == "@warden 看这个" and rec.quoted_msg_id == "q-9"
 
+    @pytest.mark.parametrize(("mixed", "text"), [
+        ({"msg_item": None}, ""),
+        ({"msg_item": 5}, ""),
+        ({"msg_item": 1.5}, ""),
+        ({"msg_item": True}, ""),
+        ({"msg_item": "@warden hi"}, ""),
+        ({"msg_item": {"msgtype": "text", "text": {"content": "hi"}}}, ""),
+        ({}, ""),
+        ("not an object", ""),
+        (None, ""),
+        ({"msg_item": [None, 5, "x", [], {"msgtype": "text", "text": {"content": "ok"}}]}, "ok"),
+        ({"msg_item": [{"msgtype": "text", "text": "flat"}, {"msgtype": "text"},
+                       {"msgtype": "text", "text": {"content": None}},
+                       {"msgtype": "text", "text": {"content": {"a": 1}}},
+                       {"msgtype": "text", "text": {"content": "ok"}}]}, "ok"),
+        ({"msg_item": [{"msgtype": "mixed", "mixed": {"msg_item": [
+            {"msgtype": "text", "text": {"content": "nested"}}]}}]}, ""),
+    ])
+    def test_odd_mixed_messages_are_tolerated(self, mixed: Any, text: str) -> None:
+        rec = handlers.dispatch(self._msg(msgtype="mixed", mixed=mixed), source=AIBOT)
+        assert isinstance(rec, ChatMessage)
+        assert rec.text == text and rec.msg_type == "mixed"
+
     def test_records_serialise_to_json(self) -> None:
         rec = handlers.dispatch(self._msg(msgtype="text", text={"content": "hi"}), source=AIBOT)
         data = record_json(rec)

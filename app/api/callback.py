@@ -2,7 +2,9 @@
 
 POST: size cap → signed query → timestamp window → envelope → signature + decrypt (wechatpy) →
 parse → inbox (durable, de-duplicated) → 200 with an empty body. No WeCom API call happens here;
-the worker does the rest. Every refusal stores nothing and is logged without secrets or text.
+the worker does the rest. Every refusal stores nothing and is logged without secrets or text
+(rate limited per reason). Before the signature check a refusal says why; after it every failure
+gets one answer, 400 `undecodable`, and only the log says why (no padding oracle; see Undecodable).
 
 The two POSTs are the hot path, so `CallbackIngest` serves them as plain ASGI ahead of FastAPI's
 routing and middleware (bench/ingest: that stack costs about as much as all our own work). The
@@ -21,13 +23,16 @@ from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.inbox import InboxRecord, parse_aibot_payload
-from app.logs import log_event
+from app.logs import log_event, log_limited
 from app.runtime import Runtime
 from app.wecom.crypto import (
+    UNDECODABLE_ANSWER,
+    UNDECODABLE_STATUS,
     CallbackCrypto,
     CallbackRejected,
     MalformedCallback,
     SignedQuery,
+    Undecodable,
     parse_xml,
     xml_fields,
 )
@@ -46,9 +51,16 @@ class Stale(CallbackRejected):
     status = 403
 
 
-def _log_refusal(exc: CallbackRejected, endpoint: str, client: str) -> None:
-    log_event("callback.refused", endpoint=endpoint, status=exc.status, reason=exc.reason,
-              client=client)
+def _log_refusal(runtime: Runtime, exc: CallbackRejected, endpoint: str, client: str) -> None:
+    log_limited(runtime.refusal_log, f"{endpoint}:{exc.reason}", "callback.refused",
+                endpoint=endpoint, status=exc.status, reason=exc.reason, client=client)
+
+
+def _log_undecodable(runtime: Runtime, exc: Exception, endpoint: str) -> None:
+    """An unforeseen error while decoding (a bug, or input we did not think of): ERROR, limited."""
+    error = type(exc).__name__
+    log_limited(runtime.refusal_log, f"{endpoint}:{error}", "callback.undecodable",
+                level=logging.ERROR, endpoint=endpoint, error=error)
 
 
 def signed_query(params: Mapping[str, str], runtime: Runtime) -> SignedQuery:
@@ -65,11 +77,16 @@ def signed_query(params: Mapping[str, str], runtime: Runtime) -> SignedQuery:
 
 # -- POST: plain ASGI -------------------------------------------------------------------------
 
+# The decoders' failures after decrypt_* returned are all Undecodable: the plaintext is signed.
+
 def decode_app(runtime: Runtime, query: SignedQuery, body: bytes) -> InboxRecord:
     plaintext = runtime.app_crypto.decrypt_xml(query, body)
-    fields = xml_fields(parse_xml(plaintext))
+    try:
+        fields = xml_fields(parse_xml(plaintext))
+    except CallbackRejected as exc:
+        raise Undecodable(exc.reason) from exc
     if not fields.get("MsgType"):
-        raise MalformedCallback("missing_msgtype")
+        raise Undecodable("missing_msgtype")
     return InboxRecord.from_xml_fields(fields, plaintext)
 
 
@@ -78,7 +95,7 @@ def decode_aibot(runtime: Runtime, query: SignedQuery, body: bytes) -> InboxReco
     try:
         message: dict[str, Any] = parse_aibot_payload(plaintext)
     except (ValueError, RecursionError) as exc:
-        raise MalformedCallback("malformed_payload") from exc
+        raise Undecodable("malformed_payload") from exc
     return InboxRecord.from_aibot_json(message, plaintext)
 
 
@@ -136,12 +153,12 @@ class CallbackIngest:
             record = decode(runtime, signed_query(params, runtime), body)
         except CallbackRejected as exc:
             client = scope["client"][0] if scope.get("client") else "-"
-            _log_refusal(exc, name, client)
-            await _answer(send, exc.status, exc.reason.replace("_", " "))
+            _log_refusal(runtime, exc, name, client)
+            await _answer(send, exc.status, exc.answer)
             return
         except Exception as exc:  # noqa: BLE001 - a decoding bug: refuse, store nothing, no 500
-            log_event("callback.undecodable", level=logging.ERROR, endpoint=name, error=type(exc).__name__)
-            await _answer(send, 400, "undecodable")
+            _log_undecodable(runtime, exc, name)  # the same answer as Undecodable: no oracle
+            await _answer(send, UNDECODABLE_STATUS, UNDECODABLE_ANSWER)
             return
         try:
             is_new = await runtime.inbox.put(record)
@@ -166,12 +183,11 @@ def _verify_url(request: Request, crypto: Callable[[Runtime], CallbackCrypto], n
             raise MalformedCallback("missing_echostr")
         plain = crypto(runtime).verify_url(query, echostr)
     except CallbackRejected as exc:
-        _log_refusal(exc, name, request.client.host if request.client else "-")
-        return PlainTextResponse(exc.reason.replace("_", " "), status_code=exc.status)
+        _log_refusal(runtime, exc, name, request.client.host if request.client else "-")
+        return PlainTextResponse(exc.answer, status_code=exc.status)
     except Exception as exc:  # noqa: BLE001 - a decoding bug: refuse, no 500
-        log_event("callback.undecodable", level=logging.ERROR, endpoint=name,
-                  error=type(exc).__name__)
-        return PlainTextResponse("undecodable", status_code=400)
+        _log_undecodable(runtime, exc, name)
+        return PlainTextResponse(UNDECODABLE_ANSWER, status_code=UNDECODABLE_STATUS)
     log_event("callback.url_verified", endpoint=name)
     return PlainTextResponse(plain)
 
@@ -194,8 +210,10 @@ _SIGNED_PARAMS = [
 ]
 _ANSWERS = {
     "200": {"description": "stored (or already stored: a WeCom retry); empty body"},
-    "400": {"description": "malformed XML/JSON, entity declarations, bad base64 or padding"},
-    "403": {"description": "bad signature, wrong CorpID/receiveid, timestamp outside the window"},
+    "400": {"description": "malformed envelope (XML/JSON, entity declarations, parameters); and, "
+                           "once the signature checks out, anything else wrong (base64, padding, "
+                           "CorpID/receiveid, plaintext): always the body `undecodable`"},
+    "403": {"description": "bad signature, timestamp outside the window"},
     "413": {"description": "body over WARDEN_MAX_BODY_BYTES (64 KiB)"},
     "503": {"description": "could not be stored now; WeCom will retry"},
 }

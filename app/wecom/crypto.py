@@ -4,6 +4,9 @@ wechatpy does the signature check, the decryption and the receiveid (CorpID) che
 outer envelope ourselves with defusedxml (faster than xmltodict, and entity declarations are refused)
 and validate the base64 strictly first, because wechatpy's decoder silently drops bad characters
 and lets malformed input surface as struct/Unicode errors.
+
+Once the signature checks out, every failure is one `Undecodable`: one status, one body, the
+reason for the log only (see there why).
 """
 
 from __future__ import annotations
@@ -41,19 +44,38 @@ class CallbackRejected(Exception):
         super().__init__(reason)
         self.reason = reason
 
+    @property
+    def answer(self) -> str:
+        """The response body: the reason in words (safe to say before the signature check)."""
+        return self.reason.replace("_", " ")
+
 
 class BadSignature(CallbackRejected):
     status = 403
 
 
-class WrongReceiver(CallbackRejected):
-    """The decrypted receiveid is not our CorpID (or not "" for the AI bot)."""
-
-    status = 403
-
-
 class MalformedCallback(CallbackRejected):
     status = 400
+
+
+UNDECODABLE_STATUS, UNDECODABLE_ANSWER = 400, "undecodable"
+
+
+class Undecodable(CallbackRejected):
+    """Anything wrong with a correctly signed callback: base64, padding, plaintext, receiveid
+    (CorpID, or "" for the AI bot), the payload inside.
+
+    One status and one body whatever the reason, which goes to the log only. The signature needs
+    only the Token, so distinct answers (`bad padding` / `bad plaintext` / `wrong receiver`) made
+    us a padding oracle: a Token holder could decrypt captured messages and forge events without
+    the AES key. Unforeseen errors after the check get the same answer (app.api.callback).
+    """
+
+    status = UNDECODABLE_STATUS
+
+    @property
+    def answer(self) -> str:
+        return UNDECODABLE_ANSWER
 
 
 def decode_aes_key(encoding_aes_key: str) -> bytes:
@@ -92,6 +114,8 @@ def parse_xml(text: str | bytes) -> Element:
         return fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except (ParseError, DefusedXmlException) as exc:
         raise MalformedCallback("malformed_xml") from exc
+    except LookupError as exc:  # <?xml encoding="x-unknown"?>: the sender's mistake, not our bug
+        raise MalformedCallback("unknown_xml_encoding") from exc
 
 
 def xml_fields(root: Element, depth: int = 1) -> dict[str, Any]:
@@ -159,17 +183,21 @@ class CallbackCrypto:
         # Constant-time and exact (bytes: any text compares); wechatpy repeats it with `!=`.
         if not hmac.compare_digest(expected.encode(), q.msg_signature.encode()):
             raise BadSignature("bad_signature")
-        _check_padding(self._key, _decode_cipher(encrypted))
+        # Signed: from here on every failure is the same Undecodable (no padding oracle).
+        try:
+            _check_padding(self._key, _decode_cipher(encrypted))
+        except CallbackRejected as exc:
+            raise Undecodable(exc.reason) from exc
         try:
             text: str = self._wechatpy.decrypt_message(
                 {"Encrypt": encrypted}, q.msg_signature, q.timestamp, q.nonce
             )
-        except InvalidSignatureException as exc:
-            raise BadSignature("bad_signature") from exc
+        except InvalidSignatureException as exc:  # cannot happen after our own check
+            raise Undecodable("bad_signature_after_check") from exc
         except InvalidCorpIdException as exc:
-            raise WrongReceiver("wrong_receiver") from exc
+            raise Undecodable("wrong_receiver") from exc
         except (struct.error, UnicodeDecodeError, ValueError, IndexError) as exc:
-            raise MalformedCallback("bad_plaintext") from exc
+            raise Undecodable("bad_plaintext") from exc
         return text
 
     def verify_url(self, q: SignedQuery, echostr: str) -> str:
