@@ -23,10 +23,17 @@ from app.logs import log_event
 from app.models import EventSource, EventStatus, InboundEvent, table_of, utcnow
 from app.routing import DomainContext, DomainRouter
 from app.wecom.crypto import parse_xml, xml_fields
-from handlers.base import AIBOT
+from handlers.base import AIBOT, Record
 
 EVENT_TABLE = table_of(InboundEvent)
 ContextFactory = Callable[[AsyncSession, int], DomainContext]
+# One executemany for a batch's processed events.
+_MARK_PROCESSED = (
+    sa.update(EVENT_TABLE)
+    .where(EVENT_TABLE.c.id == sa.bindparam("event_id"))
+    .values(record_kind=sa.bindparam("kind"), processed_at=sa.bindparam("at"),
+            status=EventStatus.PROCESSED, error=None)
+)
 
 
 def event_fields(source: str, payload: str, received_at: Any) -> dict[str, Any]:
@@ -56,23 +63,22 @@ class EventProcessor:
     async def run_batch(self, ids: list[int]) -> None:
         """Every event of a group commit in one transaction, each in its own savepoint; the ones
         that fail get a job of their own (keyed, so once) and hold nobody back."""
+        records = await self._normalise(ids)
         async with session_scope(self._sessions) as session:
-            rows = await self._load(session, ids)
-            for event_id in ids:
-                error = await self._process(session, rows[event_id])
-                if error is not None:
-                    await self._record_error(session, event_id, error)
-                    await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event_id},
-                                       key=f"process-event:{event_id}",
-                                       max_attempts=self._job_max_attempts)
-                    log_event("event.split_off", event=event_id, error=type(error).__name__)
+            failed = await self._route_all(session, records)
+            for event_id, error in failed.items():
+                await self._record_error(session, event_id, error)
+                await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event_id},
+                                   key=f"process-event:{event_id}",
+                                   max_attempts=self._job_max_attempts)
+                log_event("event.split_off", event=event_id, error=type(error).__name__)
 
     async def run_single(self, job: ClaimedJob, event_id: int) -> None:
         """One event that failed in its batch; its error is kept, and it is marked failed when
         this was its job's last attempt (admins see it, and can retry the job)."""
+        records = await self._normalise([event_id])
         async with session_scope(self._sessions) as session:
-            rows = await self._load(session, [event_id])
-            error = await self._process(session, rows[event_id])
+            error = (await self._route_all(session, records)).get(event_id)
             if error is not None:
                 dead = job.attempts >= job.max_attempts
                 await self._record_error(session, event_id, error, failed=dead)
@@ -81,34 +87,53 @@ class EventProcessor:
         if error is not None:
             raise error  # after the commit above: the job retries, or goes dead
 
-    async def _load(self, session: AsyncSession, ids: list[int]) -> dict[int, Any]:
+    async def _normalise(self, ids: list[int]) -> dict[int, Record | Exception]:
+        """Each unprocessed event's record (or its handler's error). The handlers are pure, so
+        this runs outside the writing transaction: on SQLite that transaction holds the write
+        lock, and callbacks waiting to be stored should not wait for XML parsing."""
         c = EVENT_TABLE.c
-        rows = {r.id: r for r in (await session.execute(
-            sa.select(c.id, c.source, c.payload, c.status, c.received_at).where(c.id.in_(ids))
-        )).all()}
-        missing = sorted(set(ids) - set(rows))
+        async with session_scope(self._sessions) as session:
+            rows = (await session.execute(
+                sa.select(c.id, c.source, c.payload, c.status, c.received_at).where(c.id.in_(ids))
+            )).all()
+        missing = sorted(set(ids) - {r.id for r in rows})
         if missing:
             raise LookupError(f"inbound events {missing} do not exist")
-        return rows
-
-    async def _process(self, session: AsyncSession, row: Any) -> Exception | None:
-        """Handler, then router, in a savepoint; the error if anything failed (nothing kept)."""
-        if row.status == EventStatus.PROCESSED:
-            return None  # a re-run after a lost lease: already done
-        try:
-            async with session.begin_nested():
+        records: dict[int, Record | Exception] = {}
+        for row in rows:
+            if row.status == EventStatus.PROCESSED:
+                continue  # a re-run after a lost lease: already done
+            try:
                 source = AIBOT if row.source == EventSource.AIBOT else "app"
-                record = handlers.dispatch(event_fields(row.source, row.payload, row.received_at),
-                                           source=source)
-                await self._router.route(record, self._context(session, row.id))
-                await session.execute(
-                    sa.update(EVENT_TABLE).where(EVENT_TABLE.c.id == row.id).values(
-                        record_kind=type(record).__name__, status=EventStatus.PROCESSED,
-                        processed_at=utcnow(), error=None))
-        except Exception as exc:  # noqa: BLE001 - kept on the event; retried on its own job
-            return exc
-        log_event("event.processed", level=10, event=row.id, record=type(record).__name__)
-        return None
+                records[row.id] = handlers.dispatch(
+                    event_fields(row.source, row.payload, row.received_at), source=source)
+            except Exception as exc:  # noqa: BLE001 - kept on the event; retried on its own job
+                records[row.id] = exc
+        return records
+
+    async def _route_all(self, session: AsyncSession, records: dict[int, Record | Exception]
+                         ) -> dict[int, Exception]:
+        """Route each record in its own savepoint; mark the ones that went through processed
+        (one statement for all). Returns the events that failed, with their errors."""
+        failed: dict[int, Exception] = {}
+        done: list[dict[str, Any]] = []
+        now = utcnow()
+        for event_id, record in sorted(records.items()):
+            if isinstance(record, Exception):
+                failed[event_id] = record
+                continue
+            if self._router.services_for(record):
+                try:
+                    async with session.begin_nested():
+                        await self._router.route(record, self._context(session, event_id))
+                except Exception as exc:  # noqa: BLE001 - its writes are undone; retried alone
+                    failed[event_id] = exc
+                    continue
+            done.append({"event_id": event_id, "kind": type(record).__name__, "at": now})
+            log_event("event.processed", level=10, event=event_id, record=type(record).__name__)
+        if done:
+            await session.execute(_MARK_PROCESSED, done)
+        return failed
 
     @staticmethod
     async def _record_error(session: AsyncSession, event_id: int, error: Exception, *,
