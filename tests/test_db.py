@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from app.db import make_engine, make_sessionmaker, session_scope
+from app.db import make_engine, make_sessionmaker, run_migrations, session_scope
 from app.models import AdminToken, utcnow
 
 
@@ -61,3 +64,19 @@ class TestTransactions:
 
         asyncio.run(both())
         assert asyncio.run(_tokens(db_url)) == 2
+
+
+class TestSqliteFile:
+    def test_a_new_database_file_is_private_to_its_owner(self, tmp_path: Path) -> None:
+        path = tmp_path / "new.db"
+        run_migrations(f"sqlite+aiosqlite:///{path}")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        for extra in tmp_path.glob("new.db-*"):  # -wal / -shm, if still there
+            assert stat.S_IMODE(extra.stat().st_mode) == 0o600, extra
+
+    def test_an_existing_file_keeps_its_permissions(self, tmp_path: Path) -> None:
+        path = tmp_path / "old.db"
+        path.touch(mode=0o640)
+        os.chmod(path, 0o640)
+        run_migrations(f"sqlite+aiosqlite:///{path}")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
