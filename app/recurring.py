@@ -3,8 +3,8 @@
 Each occurrence is a job whose unique key names its kind and local date
 (`recurring:membership-audit:2026-12-07`), so any number of instances may schedule it and the
 queue keeps one; it runs at least once (the job queue's guarantee). After a run the next
-occurrence is queued; every worker also queues the next one when it starts, so a run lost
-between the two is healed at the next start.
+occurrence is queued before this one runs (a failing run does not stop the days after it); every
+worker also queues the next one when it starts.
 """
 
 from __future__ import annotations
@@ -64,12 +64,13 @@ def recurring_handler(job: RecurringJob, sessions: async_sessionmaker[AsyncSessi
 
     async def handle(claimed: ClaimedJob) -> None:
         local_date = date.fromisoformat(str(claimed.payload["local_date"]))
-        await job.run(local_date)
-        # The next one comes after this occurrence's day, even when this one ran late.
+        # The next occurrence first: a run that keeps failing (and goes dead) must not stop the
+        # days after it. It comes after this occurrence's day, even when this one runs late.
         end_of_day = datetime.combine(local_date, time.max, tzinfo=tz)
         async with session_scope(sessions) as session:
             await schedule_next(session, job, tz=tz, after=max(end_of_day, clock()),
                                 max_attempts=max_attempts)
+        await job.run(local_date)
 
     return handle
 

@@ -77,3 +77,25 @@ class TestOnceAcrossInstances:
         assert [tuple(k) for k in keys] == [("recurring:audit:2026-12-04", "done"),
                                              ("recurring:audit:2026-12-05", "queued")]
         await engine.dispose()
+
+    async def test_a_failing_run_does_not_stop_the_next_days(self, sqlite_url: str) -> None:
+        engine = make_engine(sqlite_url)
+        sessions = make_sessionmaker(engine)
+
+        async def broken(_: date) -> None:
+            raise RuntimeError("audit bug")
+
+        job = RecurringJob("audit", time(9, 0), broken)
+        morning = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)
+        await schedule_all(sessions, [job], tz=SHANGHAI, max_attempts=1, now=morning)
+        async with session_scope(sessions) as s:
+            await s.execute(sa.update(Job).values(due_at=datetime.now(UTC)))
+        handler = recurring_handler(job, sessions, tz=SHANGHAI, max_attempts=1,
+                                    clock=lambda: morning)
+        await Worker(sessions, {"audit": handler}).run_until_idle()
+        async with session_scope(sessions) as s:
+            rows = (await s.execute(sa.select(col(Job.key), col(Job.status))
+                                    .order_by(col(Job.id)))).all()
+        assert [tuple(r) for r in rows] == [("recurring:audit:2026-12-04", "dead"),
+                                             ("recurring:audit:2026-12-05", "queued")]
+        await engine.dispose()
