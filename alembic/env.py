@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 import app.models  # noqa: F401  - registers every table on SQLModel.metadata
 from alembic import context
 from app.db import make_engine
-from app.settings import DEFAULT_DATABASE_URL
+from app.settings import DEFAULT_DATABASE_URL, check_database_url
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -19,7 +19,7 @@ target_metadata = SQLModel.metadata
 
 def _url() -> str:
     url = config.attributes.get("database_url") or os.environ.get("WARDEN_DATABASE_URL")
-    return str(url or DEFAULT_DATABASE_URL)
+    return check_database_url(str(url or DEFAULT_DATABASE_URL))  # postgres:// too, as for the app
 
 
 def _run(connection: Connection) -> None:

@@ -183,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-running", action="store_true",
                       help="keep the service and simulator up after the story")
     demo.add_argument("--database-url", default=None,
-                      help=f"default: WARDEN_DATABASE_URL or {DEFAULT_DATABASE_URL}")
+                      help="default: ./wecom-warden-demo.db, recreated on each run (never "
+                           "WARDEN_DATABASE_URL, the database `serve` uses)")
     demo.set_defaults(func=cmd_demo)
     return parser
 

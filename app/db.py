@@ -144,12 +144,31 @@ async def check_migrated(engine: AsyncEngine) -> None:
         )
 
 
+async def check_reachable(url: str) -> None:
+    """Raise DatabaseNotReady, one line, if no connection can be opened (a closed port, a wrong
+    password, a directory that does not exist), so commands do not answer with a traceback."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect():
+            pass
+    except (OSError, sa.exc.SQLAlchemyError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        name, detail = type(cause).__name__, (str(cause).strip().splitlines() or [""])[0]
+        reason = f"{name} ({detail})" if detail and name != "Error" else detail or name
+        raise DatabaseNotReady(f"database unreachable: {reason}") from exc
+    finally:
+        await engine.dispose()
+
+
 def run_migrations(url: str) -> None:
     """Upgrade the database at `url` to head (synchronous; alembic's env runs the async engine)."""
+    import asyncio
+
     from alembic.config import Config
 
     from alembic import command
 
+    asyncio.run(check_reachable(url))
     cfg = Config()
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
     cfg.attributes["database_url"] = url

@@ -14,6 +14,7 @@ from app.wecom.crypto import decode_aes_key
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./wecom-warden.db"
 DEFAULT_WECOM_BASE_URL = "https://qyapi.weixin.qq.com"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Values people paste from examples; refused so a copied config never goes live (secrets only).
 PLACEHOLDERS = {"changeme", "change-me", "xxxxxxx", "secret", "your-secret", "todo"}
@@ -91,6 +92,14 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone") from exc
         return v
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
+        return level
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, v: str) -> str:
@@ -116,11 +125,35 @@ class Settings(BaseSettings):
         return out
 
 
+# What hosts and tutorials hand out, mapped to the async drivers the service runs on.
+_ASYNC_SCHEMES = {
+    "postgresql+asyncpg": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg", "sqlite+aiosqlite": "sqlite+aiosqlite", "sqlite": "sqlite+aiosqlite",
+}
+
+
 def check_database_url(url: str) -> str:
-    """The URL if its driver is one we run on, else ValueError saying which are."""
-    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-        raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-    return url
+    """The URL on its async driver (`postgres://` and `postgresql://` to asyncpg, `sqlite://` to
+    aiosqlite), else ValueError saying what is accepted. In-memory SQLite is refused: every
+    connection of the pool would see its own empty database."""
+    scheme, sep, rest = url.strip().partition("://")
+    driver = _ASYNC_SCHEMES.get(scheme.lower()) if sep else None
+    if driver is None:
+        raise ValueError("must be a postgresql:// (or postgres://, postgresql+asyncpg://) or "
+                         "sqlite:///path (or sqlite+aiosqlite:///path) URL")
+    if driver == "sqlite+aiosqlite":
+        path, _, query = rest.partition("?")
+        path = path.removeprefix("/")
+        query_args = {p.strip().lower() for p in query.split("&")}
+        if (path in ("", ":memory:") or path.startswith("file::memory:")
+                or "mode=memory" in query_args):
+            raise ValueError("is an in-memory SQLite database (each connection would see an empty "
+                             "one): use a file, e.g. sqlite:///./wecom-warden.db")
+    elif "?" in rest:  # libpq's sslmode=require (in most hosted URLs) is asyncpg's ssl=require
+        head, _, query = rest.partition("?")
+        rest = head + "?" + "&".join("ssl=" + p[len("sslmode="):] if p.lower().startswith("sslmode=")
+                                     else p for p in query.split("&"))
+    return f"{driver}://{rest}"
 
 
 def mask(secret: str) -> str:

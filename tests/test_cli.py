@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -24,6 +29,16 @@ def run(*args: str, db: str, timeout: float = 120, **extra: str) -> subprocess.C
     env.update({"WARDEN_DATABASE_URL": db, **extra})
     return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def console_script(*args: str, cwd: Path, timeout: float = 120, **extra: str
+                   ) -> subprocess.CompletedProcess[str]:
+    """The installed `wecom-warden`, as a person runs it, in `cwd`."""
+    script = Path(sys.executable).parent / "wecom-warden"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env.update(extra)
+    return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 class TestMigrateAndTokens:
@@ -75,8 +90,36 @@ class TestMigrateAndTokens:
     def test_migrate_names_a_bad_database_url(self) -> None:
         r = run("migrate", db="mysql://warden@db/warden")
         assert r.returncode == 2
-        assert r.stderr.strip() == ("wecom-warden: configuration error: WARDEN_DATABASE_URL must "
-                                    "start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        assert r.stderr.strip() == (
+            "wecom-warden: configuration error: WARDEN_DATABASE_URL must be a postgresql:// (or "
+            "postgres://, postgresql+asyncpg://) or sqlite:///path (or sqlite+aiosqlite:///path) URL")
+
+    def test_migrate_refuses_in_memory_sqlite(self) -> None:
+        r = run("migrate", db="sqlite:///:memory:")
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "WARDEN_DATABASE_URL is an in-memory SQLite database" in r.stderr
+
+    def test_migrate_takes_the_url_a_host_hands_out(self, tmp_path: Path, pg_url: str) -> None:
+        """`postgresql://` / `sqlite:///relative.db` as given, through the installed command."""
+        plain_pg = pg_url.replace("postgresql+asyncpg://", "postgres://", 1)
+        for url in (plain_pg, "sqlite:///relative.db"):
+            r = console_script("migrate", cwd=tmp_path, WARDEN_DATABASE_URL=url)
+            assert r.returncode == 0, r.stderr
+            assert f"is at revision {head_revision()}" in r.stdout
+        assert fetch(f"sqlite+aiosqlite:///{tmp_path / 'relative.db'}",
+                     "SELECT version_num FROM alembic_version")[0][0] == head_revision()
+        assert fetch(pg_url, "SELECT version_num FROM alembic_version")[0][0] == head_revision()
+
+    def test_migrate_against_unreachable_postgres_is_one_line(self, tmp_path: Path) -> None:
+        with socket.socket() as s:  # a port nothing listens on: bound, never listening
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            r = console_script("migrate", cwd=tmp_path,
+                               WARDEN_DATABASE_URL=f"postgresql://warden:pw@127.0.0.1:{port}/warden")
+        assert r.returncode == 2
+        assert "Traceback" not in r.stderr
+        (line,) = r.stderr.strip().splitlines()
+        assert line.startswith("wecom-warden: database unreachable: ConnectionRefusedError")
 
     def test_create_token_refuses_an_unmigrated_database(self, tmp_path: Path) -> None:
         r = run("create-token", db=f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
@@ -87,12 +130,12 @@ class TestDemo:
     def test_the_story_plays_to_the_end(self, tmp_path: Path) -> None:
         db = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
         started = time.monotonic()
-        r = run("demo", db=db, timeout=180, WARDEN_DEMO_PACE="0")
+        r = run("demo", "--database-url", db, db=db, timeout=180, WARDEN_DEMO_PACE="0")
         assert r.returncode == 0, r.stdout + r.stderr
         out = r.stdout
         assert "6 / 6 (de-duplicated)" in out
         assert "403 bad signature" in out and "413 body too large" in out
-        assert out.count("processed →") == 6
+        assert out.count("processed →") == 7  # the morning's six, then 李四's reply
         assert "failed, errcode 86008" in out  # the group the app did not create
         assert "recall_message" in out and "done, errcode 0" in out
         assert time.monotonic() - started < 120
@@ -101,6 +144,76 @@ class TestDemo:
         (name, revoked), = (tuple(r) for r in fetch(
             db, "SELECT name, revoked_at IS NOT NULL FROM admin_token"))
         assert name.startswith("demo ") and revoked  # its printed token does not outlive it
+
+    def test_the_story_tells_only_what_happened(self, tmp_path: Path) -> None:
+        """Each action line is a row with that status and errcode; 李四's 收到 is a stored event;
+        the recall targets the reminder WeCom really delivered."""
+        db = f"sqlite+aiosqlite:///{tmp_path / 'told.db'}"
+        r = run("demo", "--database-url", db, db=db, timeout=180, WARDEN_DEMO_PACE="0")
+        assert r.returncode == 0, r.stdout + r.stderr
+        chapters = {c.split("\n", 1)[0]: c for c in r.stdout.split("\n== ")[1:]}
+        acting = next(c for t, c in chapters.items() if "The service acts" in t)
+        reply = next(c for t, c in chapters.items() if "李四 replies 收到" in t)
+        actions: list[tuple[Any, ...]] = [tuple(a) for a in fetch(
+            db, "SELECT id, kind, status, wecom_errcode, wecom_msgid, params FROM action ORDER BY id")]
+        for _, kind, status, errcode, _, _ in actions[:3]:
+            assert re.search(rf"{kind} \(.*\.\.\. {status}, errcode {errcode}\b", acting), kind
+        assert "advise the owner" not in r.stdout
+        assert ("86008: not created by the app" in acting) == any(a[3] == 86008 for a in actions)
+        (event_id, status, kind), = (tuple(e) for e in fetch(
+            db, "SELECT id, status, record_kind FROM inbound_event WHERE from_user = 'lisi'"))
+        assert re.search(r"李四 replies 收到 to the app .* 200 in \d+ ms", reply)
+        assert f"#{event_id} app: text" in reply and f"{status} → {kind}" in reply
+        reminder = next(a for a in actions if a[1] == "send_private_message")
+        recall = next(a for a in actions if a[1] == "recall_message")
+        assert recall[0] > reminder[0] and json.loads(recall[5]) == {"msgid": reminder[4]}
+        assert re.search(rf"recall_message .* {recall[2]}, errcode {recall[3]}\b", reply)
+
+    def test_its_own_database_recreated_on_each_run(self, tmp_path: Path) -> None:
+        """Not the database `serve` uses (WARDEN_DATABASE_URL or ./wecom-warden.db): a file of its
+        own, which a second run starts afresh."""
+        serving = tmp_path / "serving.db"
+        for _ in range(2):
+            r = console_script("demo", cwd=tmp_path, timeout=180, WARDEN_DEMO_PACE="0",
+                               WARDEN_DATABASE_URL=f"sqlite:///{serving}")
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert "database sqlite+aiosqlite:///./wecom-warden-demo.db" in r.stdout
+            assert "6 / 6 (de-duplicated)" in r.stdout
+        assert not serving.exists() and not (tmp_path / "wecom-warden.db").exists()
+        demo_db = f"sqlite+aiosqlite:///{tmp_path / 'wecom-warden-demo.db'}"
+        assert len(fetch(demo_db, "SELECT id FROM admin_token")) == 1
+        assert len(fetch(demo_db, "SELECT id FROM inbound_event")) == 7
+
+    def test_sigterm_revokes_its_token_as_ctrl_c_does(self, tmp_path: Path) -> None:
+        db = f"sqlite+aiosqlite:///{tmp_path / 'kept.db'}"
+        script = Path(sys.executable).parent / "wecom-warden"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env["WARDEN_DEMO_PACE"] = "0"
+        proc = subprocess.Popen([str(script), "demo", "--keep-running", "--database-url", db],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if "Ctrl-C to stop" in line:
+                    break
+            out = "".join(lines)
+            assert "Ctrl-C to stop" in out, out
+            assert f"database: {db} (the demo's own)" in out  # where it keeps running
+            token = re.search(r"Bearer (ww_demo_\S+)'", out)
+            assert token is not None
+            assert fetch(db, "SELECT revoked_at FROM admin_token") == [(None,)]
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+        (revoked,), = (tuple(r) for r in fetch(db, "SELECT revoked_at IS NOT NULL FROM admin_token"))
+        assert revoked
 
 
 class TestWorkerCommand:

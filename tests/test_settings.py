@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ConfigError, load_settings
+from app.settings import ConfigError, check_database_url, load_settings
 from tests.conftest import new_aes_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,9 @@ class TestLoadSettings:
         ("WARDEN_AGENT_ID", "abc", "WARDEN_AGENT_ID"),
         ("WARDEN_TIMEZONE", "Mars/Olympus", "WARDEN_TIMEZONE is not a known IANA time zone"),
         ("WARDEN_REPLAY_WINDOW_S", "-5", "WARDEN_REPLAY_WINDOW_S"),
-        ("WARDEN_DATABASE_URL", "mysql://x", "WARDEN_DATABASE_URL must start with"),
+        ("WARDEN_DATABASE_URL", "mysql://x", "WARDEN_DATABASE_URL must be a postgresql:// "),
+        ("WARDEN_DATABASE_URL", "sqlite://", "WARDEN_DATABASE_URL is an in-memory SQLite database"),
+        ("WARDEN_LOG_LEVEL", "verbose", "WARDEN_LOG_LEVEL must be one of DEBUG, INFO, WARNING"),
         ("WARDEN_SECRET", "changeme", "WARDEN_SECRET is empty or a placeholder"),
         ("WARDEN_ADMIN_TOKEN", "short", "WARDEN_ADMIN_TOKEN must be at least 16 characters"),
         ("WARDEN_WECOM_BASE_URL", "ftp://x", "WARDEN_WECOM_BASE_URL"),
@@ -75,6 +77,48 @@ class TestLoadSettings:
         assert load_settings().replay_window_s == 0
 
 
+class TestDatabaseUrl:
+    """What hosts hand out runs on the async drivers; in-memory SQLite is refused."""
+
+    @pytest.mark.parametrize(("given", "used"), [
+        ("postgresql://warden:pw@db:5432/warden", "postgresql+asyncpg://warden:pw@db:5432/warden"),
+        ("postgres://warden:pw@db/warden", "postgresql+asyncpg://warden:pw@db/warden"),
+        ("POSTGRES://warden@db/warden", "postgresql+asyncpg://warden@db/warden"),
+        ("postgres://u:pw@db/w?sslmode=require", "postgresql+asyncpg://u:pw@db/w?ssl=require"),
+        ("postgresql+asyncpg://warden@db/warden", "postgresql+asyncpg://warden@db/warden"),
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("sqlite:///./relative.db", "sqlite+aiosqlite:///./relative.db"),
+        ("sqlite:////srv/data/abs.db", "sqlite+aiosqlite:////srv/data/abs.db"),
+        ("sqlite+aiosqlite:///./wecom-warden.db", "sqlite+aiosqlite:///./wecom-warden.db"),
+    ])
+    def test_mapped_to_the_async_driver(self, given: str, used: str) -> None:
+        assert check_database_url(given) == used
+
+    @pytest.mark.parametrize("url", [
+        "sqlite://", "sqlite:///", "sqlite:///:memory:", "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:", "sqlite:///file:demo?mode=memory&cache=shared&uri=true",
+        "sqlite:///file::memory:?uri=true",
+    ])
+    def test_in_memory_sqlite_is_refused(self, url: str) -> None:
+        with pytest.raises(ValueError, match=r"^is an in-memory SQLite database .*use a file"):
+            check_database_url(url)
+
+    @pytest.mark.parametrize("url", ["mysql://x/y", "postgresql+psycopg2://x/y", "wecom-warden.db", ""])
+    def test_other_drivers_are_refused(self, url: str) -> None:
+        with pytest.raises(ValueError, match="must be a postgresql://"):
+            check_database_url(url)
+
+    def test_settings_hold_the_mapped_url(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for k, v in env(WARDEN_DATABASE_URL="postgres://warden:pw@db/warden").items():
+            monkeypatch.setenv(k, v)
+        assert load_settings().database_url == "postgresql+asyncpg://warden:pw@db/warden"
+
+    def test_log_level_is_normalised(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for k, v in env(WARDEN_LOG_LEVEL="debug").items():
+            monkeypatch.setenv(k, v)
+        assert load_settings().log_level == "DEBUG"
+
+
 class TestCli:
     def test_check_config_masks_secrets(self) -> None:
         environ = env(WARDEN_DATABASE_URL="postgresql+asyncpg://warden:pgpass123@db:5432/warden",
@@ -96,6 +140,13 @@ class TestCli:
         assert len(lines) == 1
         assert "WARDEN_AES_KEY must be 43 characters" in lines[0]
         assert "Traceback" not in r.stderr
+
+    def test_an_unknown_log_level_stops_serve_with_one_clear_line(self) -> None:
+        r = run_cli("serve", "--port", "0", environ=env(WARDEN_LOG_LEVEL="verbose"))
+        assert (r.returncode, r.stderr.strip()) == (
+            2, "wecom-warden: configuration error: WARDEN_LOG_LEVEL must be one of DEBUG, INFO, "
+               "WARNING, ERROR, CRITICAL")
+        assert run_cli("check-config", environ=env(WARDEN_LOG_LEVEL="verbose")).returncode == 2
 
     def test_a_structured_value_that_is_not_json_is_one_line(self) -> None:
         r = run_cli("check-config", environ=env(WARDEN_ROBOT_KEYS="{wrChat1: robot-key-abc"))

@@ -1,4 +1,7 @@
-"""`wecom-warden demo`: the service on its SQLite file beside the simulator, playing a short story.
+"""`wecom-warden demo`: the service on a SQLite file of its own beside the simulator, playing a short
+story. The file (./wecom-warden-demo.db unless --database-url says otherwise) is recreated on each run,
+so the demo never writes into the database `serve` uses. Every line of the story reports what the
+service or WeCom (the simulator) really did.
 
 Everything runs on 127.0.0.1: the WeCom simulator, the service (real uvicorn, real worker), and a
 simulated WeCom sending encrypted callbacks. The content policies come in later issues, so the
@@ -10,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +23,12 @@ import httpx
 from app import repository
 from app.db import head_revision, in_session, run_migrations, session_scope
 from app.devtools.serverthread import ThreadedServer
+from app.inbox import xml_dedupe_key
 from app.logs import configure_logging
 from app.main import create_app
 from app.models import ActionKind
 from app.runtime import Runtime
-from app.settings import DEFAULT_DATABASE_URL, Settings, mask_url
+from app.settings import Settings, check_database_url, mask_url
 from app.simulator import sender as cb
 from app.simulator.runner import SimulatorServer
 from app.simulator.sender import CallbackSender, CallbackTarget
@@ -31,6 +37,9 @@ from app.wecom.crypto import generate_aes_key, generate_token
 
 SALES, LUNCH = "wrsales2024", "wrlunch2024"
 STORY_EVENTS = 6  # distinct callbacks _deliver_story sends
+# The demo's own database, recreated on each run (never the `serve` default, ./wecom-warden.db).
+DEMO_DATABASE_FILE = "wecom-warden-demo.db"
+DEMO_DATABASE_URL = f"sqlite+aiosqlite:///./{DEMO_DATABASE_FILE}"
 
 
 class Story:
@@ -146,11 +155,26 @@ async def _act(runtime: Runtime, run: str) -> dict[str, int]:
     return ids
 
 
+def _fresh_demo_database() -> str:
+    """./wecom-warden-demo.db, emptied: each run starts from nothing and leaves nothing elsewhere."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(DEMO_DATABASE_FILE + suffix).unlink(missing_ok=True)
+    return DEMO_DATABASE_URL
+
+
+def _terminate_like_ctrl_c(signum: int, _frame: Any) -> None:
+    """SIGTERM (docker stop, systemd, kill) ends the demo through the same path as Ctrl-C, so its
+    printed admin token is revoked; a second SIGTERM during that clean-up is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def run_demo(*, keep_running: bool = False, database_url: str | None = None,
              pace: float = 0.4) -> int:
     story = Story(float(os.environ.get("WARDEN_DEMO_PACE", pace)))
     configure_logging("ERROR")  # the story is the output; the service logs only real errors
-    url = database_url or os.environ.get("WARDEN_DATABASE_URL", DEFAULT_DATABASE_URL)
+    # Not WARDEN_DATABASE_URL: that is the database `serve` uses, and demo rows do not belong there.
+    url = check_database_url(database_url) if database_url else _fresh_demo_database()
     run = secrets.token_hex(3)
     sim_config = SimConfig(corp_id="wwdemo0000000001", agent_id=1000002)
     admin_token = "ww_demo_" + secrets.token_urlsafe(16)
@@ -161,10 +185,12 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None,
     token_name = f"demo {run}"
     asyncio.run(in_session(url, lambda s: repository.add_admin_token(s, name=token_name,
                                                                      token=admin_token)))
+    previous = signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
         _play(story, url, run, sim_config, admin_token, keep_running=keep_running)
     finally:
         asyncio.run(in_session(url, lambda s: repository.revoke_admin_tokens(s, name=token_name)))
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -234,17 +260,14 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
                 if a["wecom_msgid"]:
                     answer += f", msgid {a['wecom_msgid'][:10]}…"
                 story.line(f"{a['kind']} ({a['reason'][:22]}…)", f"{a['status']}, {answer}")
-            members = sim.state.snapshot()["app_chats"][SALES]["members"]
-            story.line("销售部工作群 members now", ", ".join(members))
-            story.line("午饭搭子 was not created by the app (86008)",
-                       "advise the owner instead")
+            chats = sim.state.snapshot()["app_chats"]
+            story.line("销售部工作群 members now", ", ".join(chats[SALES]["members"]))
+            if actions[ids["advised"]]["wecom_errcode"] == 86008:
+                story.line("午饭搭子 (86008: not created by the app) members now",
+                           ", ".join(chats[LUNCH]["members"]))
 
-            story.chapter("李四 replies 收到: the reminder is recalled")
-            reminder = actions[ids["remind"]]["wecom_msgid"]
-            recall = asyncio.run(_recall(runtime, run, reminder))
-            recalled = _wait_actions(admin, {recall})[recall]
-            story.line("recall_message", f"{recalled['status']}, errcode "
-                                         f"{recalled['wecom_errcode']}")
+            story.chapter("李四 replies 收到 to the reminder")
+            _reply_and_recall(story, sender, admin, runtime, run, actions[ids["remind"]])
 
             story.chapter("What WeCom saw (the simulator's record of every call)")
             for call in sim.state.calls_snapshot():
@@ -252,6 +275,7 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
 
             print(f"\nDone. The service kept a record of every act: {server.url}/docs")
             if keep_running:
+                print(f"  database: {mask_url(url)} (the demo's own)")
                 print(f"  curl -H 'Authorization: Bearer {admin_token}' "
                       f"{server.url}/api/v1/actions\n"
                       "Both keep running; Ctrl-C to stop (the demo's admin token is revoked "
@@ -262,6 +286,43 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
                 except KeyboardInterrupt:
                     pass
             admin.close()
+
+
+def _reply_and_recall(story: Story, sender: CallbackSender, admin: httpx.Client, runtime: Runtime,
+                      run: str, reminder: dict[str, Any]) -> None:
+    """李四 really replies (a callback); the reminder is recalled only if that reply was stored and
+    processed and the reminder was delivered."""
+    target = sender.target
+    msg_id = secrets.randbelow(10**15)
+    reply = asyncio.run(sender.send_xml(cb.app_text_xml(
+        corp_id=target.corp_id, agent_id=target.agent_id, from_user="lisi", content="收到",
+        msg_id=msg_id)))
+    story.line("李四 replies 收到 to the app (single chat)", _status(reply))
+    event = _wait_event(admin, xml_dedupe_key({"MsgId": str(msg_id)}, ""))
+    if event is None:
+        story.line("the reply was not stored", "nothing to recall")
+        return
+    story.line(f"#{event['id']} {event['source']}: {event['type']}",
+               f"{event['status']} → {event['record_kind']}")
+    if event["status"] != "processed" or not reminder["wecom_msgid"]:
+        story.line("the reminder is not recalled", "it was never delivered"
+                   if not reminder["wecom_msgid"] else f"the reply is {event['status']}")
+        return
+    recall = asyncio.run(_recall(runtime, run, reminder["wecom_msgid"]))
+    recalled = _wait_actions(admin, {recall})[recall]
+    story.line("recall_message (the reminder is no longer needed)",
+               f"{recalled['status']}, errcode {recalled['wecom_errcode']}")
+
+
+def _wait_event(admin: httpx.Client, dedupe_key: str, timeout: float = 30.0) -> dict[str, Any] | None:
+    """The stored event with this key once the worker is done with it (None if never stored)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = admin.get("/api/v1/events", params={"limit": 20}).json()["items"]
+        event: dict[str, Any] | None = next((e for e in items if e["dedupe_key"] == dedupe_key), None)
+        if (event and event["status"] != "received") or time.monotonic() > deadline:
+            return event
+        time.sleep(0.1)
 
 
 async def _recall(runtime: Runtime, run: str, msgid: str) -> int:
