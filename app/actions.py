@@ -28,8 +28,15 @@ REQUIRED_PARAMS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.SEND_GROUP_MESSAGE: ("chatid", "msgtype", "body"),
     ActionKind.SEND_ROBOT_MESSAGE: ("chatid", "payload"),
     ActionKind.SEND_PRIVATE_MESSAGE: ("touser", "msgtype", "body"),
-    ActionKind.RECALL_MESSAGE: ("msgid",),
+    ActionKind.RECALL_MESSAGE: (),  # one of ONE_OF_PARAMS
     ActionKind.UPDATE_TEMPLATE_CARD: ("userids", "response_code", "card"),
+}
+
+
+# Kinds that need one of these: a recall names a msgid, or the action whose messages to recall
+# (every msgid it delivered).
+ONE_OF_PARAMS: dict[ActionKind, tuple[str, ...]] = {
+    ActionKind.RECALL_MESSAGE: ("msgid", "action_id"),
 }
 
 
@@ -70,6 +77,9 @@ class ActionPlanner:
         missing = [p for p in REQUIRED_PARAMS[kind] if p not in params]
         if missing:
             raise ActionRejected(f"{kind.value} needs {', '.join(missing)}")
+        one_of = ONE_OF_PARAMS.get(kind, ())
+        if one_of and not any(p in params for p in one_of):
+            raise ActionRejected(f"{kind.value} needs one of {', '.join(one_of)}")
         stmt = insert_ignoring_conflicts(dialect_of(session), ACTION_TABLE).returning(
             ACTION_TABLE.c.id)
         row = (await session.execute(stmt, {

@@ -80,7 +80,9 @@ class Executor:
                 return await self._finish(
                     action_id, ActionStatus.UNKNOWN, endpoint=endpoint, errcode=exc.errcode,
                     errmsg=f"{exc.errmsg}: WeCom may have done it; not repeated to avoid a duplicate")
-            if exc.transient:
+            # A token WeCom refused even after the client's one refresh is not WeCom refusing the
+            # action: retry later with a fresh token, as for "busy".
+            if exc.transient or exc.errcode in ErrCode.TOKEN_INVALID:
                 await self._release(action_id, exc)
                 raise  # the job retries with backoff
             return await self._finish(action_id, ActionStatus.FAILED, endpoint=endpoint,
@@ -142,11 +144,24 @@ class Executor:
         if kind is ActionKind.SEND_PRIVATE_MESSAGE:
             return await client.message_send(list(p["touser"]), p["msgtype"], p["body"])
         if kind is ActionKind.RECALL_MESSAGE:
-            await client.message_recall(p["msgid"])
-            return {}
+            msgids = [p["msgid"]] if "msgid" in p else await self._msgids_of(int(p["action_id"]))
+            if not msgids:
+                raise WeComError(ErrCode.INVALID_PARAMETER,
+                                 f"action {p['action_id']} sent no message that could be recalled",
+                                 Endpoint.MESSAGE_RECALL.value)
+            for msgid in msgids:  # recalling a recalled message is harmless (WeCom answers ok)
+                await client.message_recall(msgid)
+            return {"recalled": msgids}
         return await client.update_template_card(
             userids=list(p["userids"]), response_code=p["response_code"], card=p["card"]
         )
+
+    async def _msgids_of(self, action_id: int) -> list[str]:
+        """Every message an action delivered (a re-planned send may have delivered twice)."""
+        async with session_scope(self._sessions) as session:
+            msgids = await session.scalar(
+                sa.select(ACTION_TABLE.c.wecom_msgids).where(ACTION_TABLE.c.id == action_id))
+        return [str(m) for m in (msgids or [])]
 
     async def _release(self, action_id: int, exc: WeComError) -> None:
         """A transient failure: back to PLANNED so the job's retry performs it."""
@@ -170,13 +185,15 @@ class Executor:
         result: dict[str, Any] | None = None,
     ) -> str:
         c = ACTION_TABLE.c
+        values: dict[str, Any] = {
+            "status": status, "finished_at": utcnow(), "wecom_endpoint": endpoint,
+            "wecom_errcode": errcode, "wecom_errmsg": errmsg or None, "wecom_msgid": msgid,
+            "result": result}
         async with session_scope(self._sessions) as session:
-            await session.execute(
-                sa.update(ACTION_TABLE).where(c.id == action_id)
-                .values(status=status, finished_at=utcnow(), wecom_endpoint=endpoint,
-                        wecom_errcode=errcode, wecom_errmsg=(errmsg or None),
-                        wecom_msgid=msgid, result=result)
-            )
+            if msgid:  # kept with the ones earlier runs delivered (the row is ours: executing)
+                earlier = await session.scalar(sa.select(c.wecom_msgids).where(c.id == action_id))
+                values["wecom_msgids"] = [*(earlier or []), msgid]
+            await session.execute(sa.update(ACTION_TABLE).where(c.id == action_id).values(**values))
         log_event("action.finished", action=action_id, status=status.value, endpoint=endpoint,
                   errcode=errcode)
         return status.value

@@ -22,6 +22,7 @@ from app.settings import Settings
 from app.wecom.crypto import generate_aes_key
 
 # e.g. postgresql+asyncpg://warden:warden@127.0.0.1:5432/postgres (CI sets it)
+ROOT = Path(__file__).resolve().parents[1]  # the project root: tests run commands from it
 PG_URL = os.environ.get("WARDEN_TEST_POSTGRES_URL")
 CORP_ID = "wwtestcorp0001"
 

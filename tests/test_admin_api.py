@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -18,9 +17,9 @@ from app.devtools.serverthread import ThreadedServer
 from app.main import create_app
 from app.models import Action, ActionKind
 from app.repository import hash_token
-from tests.conftest import CORP_ID, make_settings
+from tests.callbacks import post_text, wait_for
+from tests.conftest import make_settings
 from tests.dbutil import fetch
-from tests.test_callback_http import Client
 
 SECRET_TEXT = "机密内容-请勿外传"
 
@@ -31,22 +30,6 @@ def admin_service(db_url: str, live_server_factory: Any) -> Any:
     server = live_server_factory(create_app(settings, run_worker=True))
     token = settings.admin_token.get_secret_value()  # type: ignore[union-attr]
     return settings, server.url, db_url, {"Authorization": f"Bearer {token}"}
-
-
-def post_text(settings: Any, url: str, msgid: int, content: str) -> None:
-    xml = (f"<xml><ToUserName>{CORP_ID}</ToUserName><FromUserName>zhangsan</FromUserName>"
-           f"<CreateTime>{int(time.time())}</CreateTime><MsgType>text</MsgType>"
-           f"<Content><![CDATA[{content}]]></Content><MsgId>{msgid}</MsgId></xml>")
-    client = Client(settings, url)
-    params, body = client.signed(xml)
-    assert client.post(params, body).status_code == 200
-
-
-def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 class TestAuth:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
 from typing import Any
 
@@ -12,6 +10,7 @@ import pytest
 
 from app.main import create_app
 from app.wecom.crypto import CallbackCrypto
+from tests.callbacks import aibot_message, post_aibot, wait_processed
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch, snapshot
 from tests.factories import Recorder
@@ -32,35 +31,12 @@ def bot(db_url: str, live_server_factory: Any, recorder: Recorder) -> Any:
     return crypto, server.url, db_url, settings
 
 
-def message(msgid: str, text: str = "@warden 收到") -> str:
-    return json.dumps({"msgid": msgid, "aibotid": "aib-1", "chatid": "wrkSFfCgAAAA",
-                       "chattype": "group", "from": {"userid": "zhaoliu"},
-                       "response_url": "https://example.invalid/once", "msgtype": "text",
-                       "text": {"content": text}}, ensure_ascii=False)
-
-
-def post(crypto: CallbackCrypto, url: str, plaintext: str, *, ts: int | None = None,
-         sig: str | None = None) -> httpx.Response:
-    ts_text = str(ts or int(time.time()))
-    nonce = secrets.token_hex(4)
-    body, signature = crypto.envelope_json(plaintext, timestamp=ts_text, nonce=nonce)
-    return httpx.post(f"{url}/wecom/aibot", content=body, params={
-        "msg_signature": sig or signature, "timestamp": ts_text, "nonce": nonce})
-
-
-def wait_processed(db: str, n: int) -> None:
-    deadline = time.monotonic() + 10
-    while fetch(db, "SELECT count(*) FROM inbound_event WHERE status = 'processed'")[0][0] < n:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 class TestAibot:
     def test_message_is_stored_deduplicated_and_normalised(self, bot: Any, recorder: Recorder
                                                            ) -> None:
         crypto, url, db, _ = bot
         for _ in range(3):  # the original and two retries
-            r = post(crypto, url, message("m-100"))
+            r = post_aibot(crypto, url, aibot_message("m-100"))
             assert (r.status_code, r.content) == (200, b"")
         assert snapshot(db)[:2] == (1, 1)
         wait_processed(db, 1)
@@ -84,7 +60,7 @@ class TestAibot:
         _, url, db, settings = bot
         wrong = CallbackCrypto(settings.token.get_secret_value(),  # the app's receiveid
                                settings.aes_key.get_secret_value(), CORP_ID)
-        r = post(wrong, url, message("m-1"))
+        r = post_aibot(wrong, url, aibot_message("m-1"))
         assert (r.status_code, r.text) == (400, "undecodable")  # signed: the uniform answer
         assert snapshot(db) == (0, 0, 0)
 
@@ -104,11 +80,11 @@ class TestAibot:
 
     def test_bad_signature_and_stale_timestamp_are_403(self, bot: Any) -> None:
         crypto, url, db, _ = bot
-        assert post(crypto, url, message("m-2"), sig="b" * 40).status_code == 403
-        assert post(crypto, url, message("m-3"), ts=int(time.time()) - 3600).status_code == 403
+        assert post_aibot(crypto, url, aibot_message("m-2"), sig="b" * 40).status_code == 403
+        assert post_aibot(crypto, url, aibot_message("m-3"), ts=int(time.time()) - 3600).status_code == 403
         assert snapshot(db) == (0, 0, 0)
 
     def test_plaintext_that_is_not_json_is_400(self, bot: Any) -> None:
         crypto, url, db, _ = bot
-        assert post(crypto, url, "{ not: json").status_code == 400
+        assert post_aibot(crypto, url, "{ not: json").status_code == 400
         assert snapshot(db) == (0, 0, 0)

@@ -14,44 +14,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from app.api import callback
 from app.main import create_app
-from app.settings import Settings
 from app.wecom.crypto import CallbackCrypto
+from tests.callbacks import Client, text_message
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch, snapshot
-
-TEXT = ("<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[zhangsan]]>"
-        "</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        "<Content><![CDATA[收到]]></Content><MsgId>{msgid}</MsgId><AgentID>1000002</AgentID></xml>")
-
-
-class Client:
-    """Signs and posts callbacks like WeCom, with knobs to break each part."""
-
-    def __init__(self, settings: Settings, url: str) -> None:
-        self.settings = settings
-        self.url = url
-        self.crypto = CallbackCrypto(settings.token.get_secret_value(),
-                                     settings.aes_key.get_secret_value(), settings.corp_id)
-
-    def signed(self, plaintext: str, *, ts: int | None = None, crypto: CallbackCrypto | None = None
-               ) -> tuple[dict[str, str], bytes]:
-        ts_text = str(ts if ts is not None else int(time.time()))
-        nonce = secrets.token_hex(5)
-        body, sig = (crypto or self.crypto).envelope_xml(plaintext, timestamp=ts_text, nonce=nonce,
-                                                         agent_id="1000002")
-        return {"msg_signature": sig, "timestamp": ts_text, "nonce": nonce}, body
-
-    def post(self, params: dict[str, str], body: bytes, **kw: Any) -> httpx.Response:
-        return httpx.post(f"{self.url}/wecom/callback", params=params, content=body, **kw)
-
-    def raw_signed(self, encrypt: str, *, ts: int | None = None) -> tuple[dict[str, str], bytes]:
-        """An envelope around an arbitrary Encrypt string, correctly signed."""
-        from app.wecom.crypto import signature
-
-        ts_text = str(ts or int(time.time()))
-        sig = signature(self.settings.token.get_secret_value(), ts_text, "n1", encrypt)
-        body = f"<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt>{encrypt}</Encrypt></xml>"
-        return {"msg_signature": sig, "timestamp": ts_text, "nonce": "n1"}, body.encode()
 
 
 @pytest.fixture
@@ -59,10 +25,6 @@ def service(db_url: str, live_server_factory: Any) -> tuple[Client, str]:
     settings = make_settings(db_url)
     server = live_server_factory(create_app(settings, run_worker=False))
     return Client(settings, server.url), db_url
-
-
-def text_message(msgid: int) -> str:
-    return TEXT.format(corp=CORP_ID, ts=int(time.time()), msgid=msgid)
 
 
 class TestAccepted:

@@ -21,12 +21,11 @@ from app.logs import LogLimiter
 from app.main import create_app
 from app.settings import Settings
 from app.wecom.crypto import CallbackCrypto, signature
+from tests.callbacks import Client, text_message, wait_processed
+from tests.callbacks import aibot_message as bot_message
+from tests.callbacks import post_aibot as bot_post
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch, snapshot
-from tests.test_aibot_http import message as bot_message
-from tests.test_aibot_http import post as bot_post
-from tests.test_aibot_http import wait_processed
-from tests.test_callback_http import Client, text_message
 
 
 def sealed(settings: Settings, plaintext: bytes, receive_id: str = CORP_ID, *,

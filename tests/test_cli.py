@@ -18,10 +18,8 @@ import httpx
 from app.db import head_revision
 from app.devtools.serverthread import ThreadedServer
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 from tests.dbutil import fetch
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str, db: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -223,7 +221,7 @@ class TestWorkerCommand:
 
         from app.db import make_engine
         from app.inbox import InboxWriter
-        from tests.test_pipeline import text_event
+        from tests.callbacks import text_event
 
         async def store() -> None:
             engine = make_engine(sqlite_url)

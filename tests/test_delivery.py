@@ -13,27 +13,14 @@ from fastapi import Request, Response
 
 from app.main import create_app
 from app.simulator import sender as sim
-from app.simulator.sender import CallbackSender, CallbackTarget
+from app.simulator.sender import CallbackSender
 from policies.base import MembershipChange
+from tests.callbacks import sender_target, wait_for
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch, snapshot
 from tests.factories import Recorder
 
 AGENT = 1000002
-
-
-def target(settings: Any, url: str) -> CallbackTarget:
-    return CallbackTarget(url=f"{url}/wecom/callback", aibot_url=f"{url}/wecom/aibot",
-                          token=settings.token.get_secret_value(),
-                          encoding_aes_key=settings.aes_key.get_secret_value(),
-                          corp_id=CORP_ID, agent_id=AGENT)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.05)
 
 
 class TestEveryKindArrives:
@@ -43,7 +30,7 @@ class TestEveryKindArrives:
         recorder = Recorder()
         server = live_server_factory(create_app(settings, run_worker=True,
                                                 domains=[recorder.domain()]))
-        sender = CallbackSender(target(settings, server.url))
+        sender = CallbackSender(sender_target(settings, server.url))
         xmls = [
             sim.app_text_xml(corp_id=CORP_ID, agent_id=AGENT, from_user="lisi", content="收到",
                              msg_id=900001),
@@ -70,7 +57,7 @@ class TestEveryKindArrives:
         results = asyncio.run(deliver())
         assert all(d.delivered for d in results[:-1])
         assert results[-1].passed
-        wait_until(lambda: fetch(db_url, "SELECT count(*) FROM inbound_event WHERE status = "
+        wait_for(lambda: fetch(db_url, "SELECT count(*) FROM inbound_event WHERE status = "
                                          "'processed'")[0][0] == 7)
         kinds = sorted(r[0] for r in fetch(db_url, "SELECT record_kind FROM inbound_event"))
         assert kinds == sorted(["ChatMessage", "MembershipChange", "MembershipChange",
@@ -98,12 +85,12 @@ class TestRetries:
             return response
 
         server = live_server_factory(app)
-        sender = CallbackSender(target(settings, server.url), timeout=delay / 2)
+        sender = CallbackSender(sender_target(settings, server.url), timeout=delay / 2)
         xml = sim.app_text_xml(corp_id=CORP_ID, agent_id=AGENT, from_user="lisi", content="1",
                                msg_id=424242)
         delivery = asyncio.run(sender.send_xml(xml))
         assert len(delivery.attempts) == 4  # the first try and WeCom's three retries
         assert {a.error for a in delivery.attempts} == {"timeout"}
-        wait_until(lambda: snapshot(db_url)[0] == 1)
+        wait_for(lambda: snapshot(db_url)[0] == 1)
         time.sleep(delay * 2)  # let the retries finish on the server side
         assert snapshot(db_url) == (1, 1, 0)

@@ -11,10 +11,10 @@ from app.main import create_app
 from app.simulator.runner import SimulatorServer
 from app.simulator.state import SimConfig
 from app.wecom.codes import Endpoint
+from tests.callbacks import post_text, wait_for
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch
 from tests.factories import WarnEveryMessage
-from tests.test_admin_api import post_text, wait_for
 
 
 @pytest.fixture

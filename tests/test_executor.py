@@ -3,6 +3,7 @@ answer, never performed twice per idempotency key, dry-run calls nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from app.actions import ActionPlanner, ActionRejected
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.executor import Executor
 from app.jobs import JobKind
-from app.models import Action, ActionKind, ActionStatus, Job, JobStatus
+from app.models import Action, ActionKind, ActionStatus, Job, JobStatus, utcnow
 from app.simulator.runner import SimulatorServer
 from app.simulator.state import FaultRule
 from app.wecom.client import WeComClient
@@ -239,3 +240,70 @@ class TestExecutor:
             await env.plan(ActionKind.REMOVE_MEMBER, {"userids": ["x"]}, "bad")
         async with session_scope(env.sessions) as s:
             assert await s.scalar(sa.select(sa.func.count()).select_from(Action)) == 0
+
+
+class TestDeliveredOnce:
+    """A private message whose first answer was lost is delivered once, and a recall reaches
+    every message an action delivered."""
+
+    async def test_a_timed_out_send_is_delivered_once_and_recalled(self, db_url: str,
+                                                                   sim: SimulatorServer) -> None:
+        engine = make_engine(db_url)
+        sessions = make_sessionmaker(engine)
+        # The first send answers after the client gave up (WeCom did it; the answer is lost).
+        client = WeComClient(base_url=sim.base_url, corp_id=sim.config.corp_id,
+                             agent_id=sim.config.agent_id, secret=sim.config.secret,
+                             timeout=0.5, max_attempts=3, sleep=_no_sleep)
+        sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, latency_ms=1500,
+                                        count=1)])
+        env = Env(sim, sessions, client)
+        send_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
+            "touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到 (A2)"}}, "late")
+        assert await env.executor().execute(send_id) == ActionStatus.DONE
+        await asyncio.sleep(1.5)  # the first, slow call completes at the simulator too
+        delivered = [m for m in sim.state.messages if m.kind == "message"]
+        assert len(delivered) == 1
+        send = await env.action(send_id)
+        assert send.wecom_msgids == [delivered[0].msgid]
+        recall_id, _ = await env.plan(ActionKind.RECALL_MESSAGE, {"action_id": send_id}, "recall")
+        assert await env.executor().execute(recall_id) == ActionStatus.DONE
+        assert set(sim.state.recalled) == {delivered[0].msgid}
+        await client.aclose()
+        await engine.dispose()
+
+    async def test_a_recall_reaches_every_message_a_replanned_send_delivered(self, env: Env
+                                                                             ) -> None:
+        send_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
+            "touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到"}}, "twice")
+        assert await env.executor().execute(send_id) == ActionStatus.DONE
+        env.sim.state.advance(1801)  # past WeCom's duplicate check: a second copy arrives
+        async with session_scope(env.sessions) as s:  # an admin re-planned it (fate unknown)
+            await s.execute(sa.update(Action).where(col(Action.id) == send_id)
+                            .values(status=ActionStatus.PLANNED))
+        assert await env.executor().execute(send_id) == ActionStatus.DONE
+        msgids = (await env.action(send_id)).wecom_msgids or []
+        assert len(msgids) == 2 and len(set(msgids)) == 2
+        recall_id, _ = await env.plan(ActionKind.RECALL_MESSAGE, {"action_id": send_id}, "r")
+        assert await env.executor().execute(recall_id) == ActionStatus.DONE
+        assert set(env.sim.state.recalled) == set(msgids)
+
+    async def test_a_recall_needs_a_msgid_or_an_action(self, env: Env) -> None:
+        with pytest.raises(ActionRejected, match="one of msgid, action_id"):
+            await env.plan(ActionKind.RECALL_MESSAGE, {}, "nothing")
+
+
+class TestTokens:
+    async def test_a_token_refused_twice_is_retried_later_not_failed(self, env: Env) -> None:
+        """42001 after the client's own refresh is not WeCom refusing the action."""
+        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, errcode=42001,
+                                            count=2)])
+        action_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
+            "touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, "token")
+        worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
+        await worker.run_until_idle()
+        action = await env.action(action_id)
+        assert (action.status, action.wecom_errcode) == (ActionStatus.PLANNED, 42001)
+        async with session_scope(env.sessions) as s:
+            await s.execute(sa.update(Job).values(due_at=utcnow()))  # skip the backoff wait
+        await worker.run_until_idle()
+        assert (await env.action(action_id)).status == ActionStatus.DONE

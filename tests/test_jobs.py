@@ -22,8 +22,8 @@ from app.db import make_engine, make_sessionmaker, session_scope
 from app.jobs import ClaimedJob
 from app.models import Job, JobStatus, utcnow
 from app.worker import Worker
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 DEAD_LEASE_S = 4.0  # the killed worker's lease: long enough that a slow machine sees it held
 
 

@@ -13,12 +13,13 @@ import handlers
 from app import jobs
 from app.actions import ActionPlanner
 from app.db import make_engine, make_sessionmaker, session_scope
-from app.inbox import InboxRecord, InboxWriter
-from app.models import Action, ActionKind, EventSource, InboundEvent, Job, JobStatus, utcnow
+from app.inbox import InboxWriter
+from app.models import Action, ActionKind, InboundEvent, Job, JobStatus, utcnow
 from app.pipeline import EventProcessor
 from app.routing import DomainContext, DomainRouter
 from app.worker import Worker
 from policies.base import ChatMessage
+from tests.callbacks import text_event
 from tests.conftest import make_settings
 
 
@@ -40,14 +41,6 @@ def processor(sessions: Any, *, max_attempts: int, router: DomainRouter | None =
 
     return EventProcessor(sessions, router=router or DomainRouter(), context=context,
                           job_max_attempts=max_attempts)
-
-
-def text_event(msg_id: int) -> InboxRecord:
-    xml = (f"<xml><ToUserName>wwcorp</ToUserName><FromUserName>lisi</FromUserName>"
-           f"<CreateTime>1763712000</CreateTime><MsgType>text</MsgType>"
-           f"<Content>第{msg_id}条</Content><MsgId>{msg_id}</MsgId></xml>")
-    return InboxRecord(dedupe_key=f"msg:{msg_id}", source=EventSource.APP, msg_type="text",
-                       payload=xml)
 
 
 class TestBatches:

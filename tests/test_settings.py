@@ -10,9 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import ConfigError, check_database_url, load_settings
-from tests.conftest import new_aes_key
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, new_aes_key
 
 
 def env(**extra: str) -> dict[str, str]:

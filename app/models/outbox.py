@@ -49,6 +49,9 @@ class Action(SQLModel, table=True):
     wecom_errcode: int | None = None
     wecom_errmsg: str | None = Field(default=None, max_length=2000)
     wecom_msgid: str | None = Field(default=None, max_length=255)
+    # Every msgid this action delivered, oldest first (a re-planned send can deliver twice):
+    # a recall of the action recalls them all.
+    wecom_msgids: list[str] | None = json_field()
     result: dict[str, Any] | None = json_field()
     # An admin's ruling on an `unknown` action (done, failed or re-planned), and who made it.
     resolved_by: str | None = Field(default=None, max_length=128)

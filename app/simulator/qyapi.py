@@ -12,11 +12,14 @@ Choices where WeCom's exact behaviour is not documented (WECOM.md marks them UNC
 - externalcontact/groupchat/get of an unknown chat_id: 40050 (chatid不存在).
 - message/send over 30/min for a member: ok, but the member is listed in the record's `dropped`
   (WeCom drops the excess silently).
+- message/send with enable_duplicate_check=1 and the same request JSON within the interval (default
+  1800 s, virtual clock): not delivered again; the answer repeats the first one (same msgid).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -342,6 +345,32 @@ def message_send(state: SimState, req: ApiRequest) -> dict[str, Any]:
     args = req.args
     _check_agent(state, args)
     msgtype = _check_content(args, MESSAGE_MSGTYPES)
+    check = _duplicate_key(args)
+    if check is not None:
+        key, interval = check
+        earlier = state.duplicates.get(key)
+        if earlier is not None and state.now() - earlier[0] < interval:
+            # WeCom: "同样内容(请求json)的消息,不会重复收到". What it answers is not documented;
+            # we answer as for the first send (same msgid), so a caller that lost the first answer
+            # and retried still learns the id to recall. Nothing is delivered again.
+            return dict(earlier[1])
+    answer = _deliver(state, args, msgtype)
+    if check is not None:
+        state.duplicates[check[0]] = (state.now(), dict(answer))
+    return answer
+
+
+def _duplicate_key(args: dict[str, Any]) -> tuple[str, float] | None:
+    """(the request JSON's digest, the check interval) when the caller asked for WeCom's
+    duplicate check (enable_duplicate_check=1; interval default 1800 s, at most 4 h)."""
+    if str(args.get("enable_duplicate_check") or "0") != "1":
+        return None
+    interval = _int_arg(args, "duplicate_check_interval", 1800, 1, 4 * 3600)
+    digest = hashlib.sha256(json.dumps(args, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return digest, float(interval)
+
+
+def _deliver(state: SimState, args: dict[str, Any], msgtype: str) -> dict[str, Any]:
     users = state.org.users
     wanted = [u for u in str(args.get("touser") or "").split("|") if u]
     if "@all" in wanted:

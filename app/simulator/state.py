@@ -123,6 +123,8 @@ class SimState:
         self.faults: list[FaultRule] = []
         self.messages: list[SentMessage] = []
         self.recalled: dict[str, float] = {}
+        # message/send's duplicate check: request digest → (virtual time, the first answer)
+        self.duplicates: dict[str, tuple[float, dict[str, Any]]] = {}
         self.response_codes: dict[str, ResponseCode] = {}
         self.card_updates: list[dict[str, Any]] = []
         self.archive: list[dict[str, Any]] = []  # {"seq", "msgid", "publickey_ver", "message"}

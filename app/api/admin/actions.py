@@ -35,6 +35,7 @@ class ActionOut(BaseModel):
     wecom_errcode: int | None
     wecom_errmsg: str | None
     wecom_msgid: str | None
+    wecom_msgids: list[str] | None
     resolved_by: str | None
     resolved_at: datetime | None
     resolution_note: str | None
