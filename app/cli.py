@@ -51,6 +51,7 @@ async def _ensure_migrated(url: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.httpserver import ServerLimits, server_config
     from app.logs import configure_logging
     from app.main import create_app
 
@@ -58,9 +59,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     asyncio.run(_ensure_migrated(settings.database_url))
     app = create_app(settings, run_worker=False if args.no_worker else None)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                proxy_headers=True, timeout_graceful_shutdown=10)
-    return 0
+    limits = ServerLimits.from_settings(settings)
+    server = uvicorn.Server(server_config(app, host=args.host, port=args.port, limits=limits,
+                                          proxy_headers=True, timeout_graceful_shutdown=10))
+    worker = "off" if args.no_worker or not settings.run_worker else "in-process"
+    print(f"wecom-warden: serving on http://{args.host}:{args.port} (callbacks /wecom/callback, "
+          f"admin API /api/v1, docs /docs; worker {worker}, dry-run "
+          f"{'on' if settings.dry_run else 'off'})", file=sys.stderr, flush=True)
+    server.run()
+    return 0 if server.started else 1
 
 
 async def _run_worker(settings: Settings) -> None:

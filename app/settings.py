@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     replay_window_s: Annotated[int, Field(ge=0)] = 300
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    # The HTTP server's own limits (app.httpserver): a request head's size, the time a client
+    # has to send one whole request, and the open connections (keep below `ulimit -n`).
+    max_header_bytes: Annotated[int, Field(ge=4096, le=1024 * 1024)] = 64 * 1024
+    request_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    max_connections: Annotated[int, Field(ge=8, le=100_000)] = 512
     run_worker: bool = True  # `serve` runs the job worker in-process unless 0
     worker_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     job_lease_s: Annotated[int, Field(ge=5)] = 60

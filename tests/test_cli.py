@@ -251,3 +251,36 @@ class TestWorkerCommand:
             _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 0, stderr
         assert "worker.started" in stderr and "worker.stopped" in stderr
+
+    def test_serve_says_where_it_listens_and_stops_on_sigint(self, sqlite_url: str) -> None:
+        import signal
+
+        from app.devtools.serverthread import free_port
+
+        settings = make_settings(sqlite_url)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env.update({"WARDEN_DATABASE_URL": sqlite_url, "WARDEN_CORP_ID": settings.corp_id,
+                    "WARDEN_AGENT_ID": "1000002", "WARDEN_SECRET": "a-real-looking-secret",
+                    "WARDEN_TOKEN": settings.token.get_secret_value(),
+                    "WARDEN_AES_KEY": settings.aes_key.get_secret_value(), "WARDEN_DRY_RUN": "1"})
+        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--no-worker"], cwd=ROOT, env=env,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert time.monotonic() < deadline and proc.poll() is None, "did not start"
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=30)
+        # uvicorn re-raises the signal once it has shut down: 130 is how Ctrl-C ends a program.
+        assert proc.returncode in (0, 130), stderr
+        assert "service.stopped" in stderr and "Traceback" not in stderr
+        assert (f"serving on http://127.0.0.1:{port} (callbacks /wecom/callback, admin API /api/v1, "
+                "docs /docs; worker off, dry-run on)") in stderr

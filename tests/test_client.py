@@ -320,8 +320,8 @@ class TestRateLimits:
 
     async def test_message_send_per_member_limit(self, client: WeComClient, control: Control,
                                                  fake_time: FakeTime) -> None:
-        for _ in range(26):
-            await client.message_send(["sunqi"], "text", {"content": "请确认"})
+        for n in range(26):  # distinct texts: WeCom's duplicate check would drop repeats
+            await client.message_send(["sunqi"], "text", {"content": f"请确认 {n}"})
         assert len(fake_time.sleeps) == 1 and fake_time.sleeps[0] > 0
         messages = (await control.state())["messages"]
         assert len(messages) == 26 and all(m["dropped"] == [] for m in messages)

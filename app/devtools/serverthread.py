@@ -1,4 +1,4 @@
-"""Serve an ASGI app with uvicorn from a background thread on loopback (demo, tests, bench)."""
+"""Serve an ASGI app from a background thread on loopback, as `serve` does (demo, tests)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+
+from app.httpserver import ServerLimits, server_config
 
 START_TIMEOUT_S = 20.0
 
@@ -23,11 +25,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ThreadedServer:
     """`with ThreadedServer(app) as server: httpx.get(server.url + "/healthz")`"""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None,
+                 limits: ServerLimits | None = None) -> None:
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning",
-                                access_log=False, lifespan="on")
+        # The same server `wecom-warden serve` runs, limits included.
+        config = server_config(app, host=host, port=self.port, limits=limits or ServerLimits(),
+                               lifespan="on")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
 
