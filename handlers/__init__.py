@@ -20,5 +20,8 @@ def dispatch(fields: Fields, *, source: str) -> Record:
         handler = handler_for(AIBOT, None)
     else:
         msg_type = str(fields.get("MsgType") or "")
-        handler = handler_for(msg_type, str(fields.get("Event") or "") or None)
+        # Only events are told apart by Event: a message that carries a stray <Event> (seen in a
+        # real text message, tests/fixtures/wecom) is still that message.
+        event = str(fields.get("Event") or "") or None if msg_type == "event" else None
+        handler = handler_for(msg_type, event)
     return (handler or handle_unknown)(fields)
