@@ -48,6 +48,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._head_bytes = 0
         self._reading_head = True
+        self._completed = 0  # requests that arrived whole on this connection
         self._deadline: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -69,9 +70,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._reading_head and self._deadline is None:
             self._arm()  # the first byte of a request on a kept-alive connection
+        completed = self._completed
         super().data_received(data)
-        # Counted after parsing: bytes of a chunk that completed the head are not head bytes.
-        if self._reading_head and not self.transport.is_closing():
+        # Counted after parsing, and only for a chunk that neither completed a head nor ended a
+        # request (its bytes are head or body of that request, not of the next one's head).
+        if self._reading_head and completed == self._completed and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._disarm()
@@ -85,6 +88,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()  # the request arrived whole: the app takes its time from here
         super().on_message_complete()
         self._reading_head, self._head_bytes = True, 0
+        self._completed += 1
 
     def _arm(self) -> None:
         self._deadline = self.loop.call_later(self.limits.request_timeout_s, self._too_slow)

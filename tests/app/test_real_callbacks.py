@@ -3,7 +3,6 @@ WeCom sends it, stored once (also when WeCom retries it), normalised into the re
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,11 +10,11 @@ import pytest
 from app.main import create_app
 from policies.base import Acknowledgement, ChatMessage, MembershipChange
 from tests.callbacks import Client, wait_for
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 from tests.dbutil import fetch
 from tests.factories import Recorder
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "wecom" / "callbacks"
+FIXTURES = ROOT / "tests" / "fixtures" / "wecom" / "callbacks"
 
 # file → the record it becomes (UnknownEvent: kept whole for later issues, never dropped).
 EXPECTED = {

@@ -59,6 +59,16 @@ class TestHeadSize:
         assert sent < 4 * 1024 * 1024 or answer.startswith(b"HTTP/1.1 431 ")
         assert _healthy(server)
 
+    def test_body_bytes_never_count_as_head(self, server: ThreadedServer) -> None:
+        """A request whose body arrives in the same reads as its end is not the next head."""
+        body = b"x" * (LIMITS.max_header_bytes * 2)
+        request = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+                   + body)
+        with _connect(server) as sock:
+            sock.sendall(request + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answers = _read_all(sock)
+        assert b" 431 " not in answers and answers.count(b"HTTP/1.1 ") == 2
+
     def test_a_normal_head_passes(self, server: ThreadedServer) -> None:
         r = httpx.get(server.url + "/healthz", headers={"X-Padding": "a" * 4000})
         assert r.status_code == 200

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import ROOT, make_settings
 from tests.dbutil import fetch
 
-VECTORS_FILE = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "official.json"
+VECTORS_FILE = ROOT.parent / "shared" / "vectors" / "official.json"  # shared/ beside the project
 VECTORS: list[dict[str, Any]] = (
     json.loads(VECTORS_FILE.read_text())["vectors"] if VECTORS_FILE.exists() else []
 )
