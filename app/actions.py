@@ -80,45 +80,64 @@ class ActionPlanner:
         one_of = ONE_OF_PARAMS.get(kind, ())
         if one_of and not any(p in params for p in one_of):
             raise ActionRejected(f"{kind.value} needs one of {', '.join(one_of)}")
-        stmt = insert_ignoring_conflicts(dialect_of(session), ACTION_TABLE).returning(
-            ACTION_TABLE.c.id)
-        row = (await session.execute(stmt, {
-            "idempotency_key": idempotency_key,
-            "kind": kind.value,
-            "params": params,
-            "reason": reason,
-            "requested_by": requested_by,
-            "status": ActionStatus.PLANNED.value,
-            "attempts": 0,
-            "created_at": utcnow(),
-        })).first()
+        stmt = insert_ignoring_conflicts(dialect_of(session), ACTION_TABLE).returning(ACTION_TABLE.c.id)
+        row = (
+            await session.execute(
+                stmt,
+                {
+                    "idempotency_key": idempotency_key,
+                    "kind": kind.value,
+                    "params": params,
+                    "reason": reason,
+                    "requested_by": requested_by,
+                    "status": ActionStatus.PLANNED.value,
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                },
+            )
+        ).first()
         if row is None:
             existing = await session.scalar(
-                sa.select(ACTION_TABLE.c.id).where(ACTION_TABLE.c.idempotency_key == idempotency_key))
+                sa.select(ACTION_TABLE.c.id).where(ACTION_TABLE.c.idempotency_key == idempotency_key)
+            )
             return PlannedAction(int(existing or 0), False)
         action_id = int(row[0])
         await self._queue(session, action_id, due_at=due_at)
         return PlannedAction(action_id, True)
 
-    async def _queue(self, session: AsyncSession, action_id: int, *,
-                     due_at: datetime | None = None) -> None:
-        await enqueue(session, JobKind.EXECUTE_ACTION, {"action_id": action_id},
-                      max_attempts=self.job_max_attempts, due_at=due_at)
+    async def _queue(self, session: AsyncSession, action_id: int, *, due_at: datetime | None = None) -> None:
+        await enqueue(
+            session,
+            JobKind.EXECUTE_ACTION,
+            {"action_id": action_id},
+            max_attempts=self.job_max_attempts,
+            due_at=due_at,
+        )
 
-    async def resolve_unknown(self, session: AsyncSession, action_id: int, *,
-                              outcome: Resolution, actor: str, note: str) -> str:
+    async def resolve_unknown(
+        self, session: AsyncSession, action_id: int, *, outcome: Resolution, actor: str, note: str
+    ) -> str:
         """An admin's ruling on an `unknown` action: it was done, it failed, or plan it again
         (queued now). Only an unknown action can be ruled on. Returns the new status."""
         c = ACTION_TABLE.c
-        status = {Resolution.DONE: ActionStatus.DONE, Resolution.FAILED: ActionStatus.FAILED,
-                  Resolution.REPLAN: ActionStatus.PLANNED}[outcome]
+        status = {
+            Resolution.DONE: ActionStatus.DONE,
+            Resolution.FAILED: ActionStatus.FAILED,
+            Resolution.REPLAN: ActionStatus.PLANNED,
+        }[outcome]
         now = utcnow()
-        values: dict[str, Any] = {"status": status, "resolved_by": actor, "resolved_at": now,
-                                  "resolution_note": note[:2000]}
+        values: dict[str, Any] = {
+            "status": status,
+            "resolved_by": actor,
+            "resolved_at": now,
+            "resolution_note": note[:2000],
+        }
         values["finished_at"] = None if outcome is Resolution.REPLAN else now
         result = await session.execute(
-            sa.update(ACTION_TABLE).where(c.id == action_id, c.status == ActionStatus.UNKNOWN)
-            .values(**values))
+            sa.update(ACTION_TABLE)
+            .where(c.id == action_id, c.status == ActionStatus.UNKNOWN)
+            .values(**values)
+        )
         if not result.rowcount:  # type: ignore[attr-defined]
             current = await session.scalar(sa.select(c.status).where(c.id == action_id))
             if current is None:
@@ -127,4 +146,3 @@ class ActionPlanner:
         if outcome is Resolution.REPLAN:
             await self._queue(session, action_id)
         return status.value
-

@@ -60,12 +60,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     asyncio.run(_ensure_migrated(settings.database_url))
     app = create_app(settings, run_worker=False if args.no_worker else None)
     limits = ServerLimits.from_settings(settings)
-    server = uvicorn.Server(server_config(app, host=args.host, port=args.port, limits=limits,
-                                          proxy_headers=True, timeout_graceful_shutdown=10))
+    server = uvicorn.Server(
+        server_config(
+            app,
+            host=args.host,
+            port=args.port,
+            limits=limits,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    )
     worker = "off" if args.no_worker or not settings.run_worker else "in-process"
-    print(f"wecom-warden: serving on http://{args.host}:{args.port} (callbacks /wecom/callback, "
-          f"admin API /api/v1, docs /docs; worker {worker}, dry-run "
-          f"{'on' if settings.dry_run else 'off'})", file=sys.stderr, flush=True)
+    print(
+        f"wecom-warden: serving on http://{args.host}:{args.port} (callbacks /wecom/callback, "
+        f"admin API /api/v1, docs /docs; worker {worker}, dry-run "
+        f"{'on' if settings.dry_run else 'off'})",
+        file=sys.stderr,
+        flush=True,
+    )
     server.run()
     return 0 if server.started else 1
 
@@ -114,8 +126,9 @@ def cmd_create_token(args: argparse.Namespace) -> int:
     from app.db import in_session
 
     token = repository.new_token()
-    asyncio.run(in_session(_database_url(), lambda s: repository.add_admin_token(
-        s, name=args.name, token=token)))
+    asyncio.run(
+        in_session(_database_url(), lambda s: repository.add_admin_token(s, name=args.name, token=token))
+    )
     print(f"admin token for {args.name!r} (shown once, stored only as a hash):")
     print(token)
     return 0
@@ -125,8 +138,9 @@ def cmd_revoke_token(args: argparse.Namespace) -> int:
     from app import repository
     from app.db import in_session
 
-    revoked = asyncio.run(in_session(_database_url(), lambda s: repository.revoke_admin_tokens(
-        s, name=args.name)))
+    revoked = asyncio.run(
+        in_session(_database_url(), lambda s: repository.revoke_admin_tokens(s, name=args.name))
+    )
     print(f"revoked {revoked} admin token(s) named {args.name!r}")
     return 0 if revoked else 1
 
@@ -161,8 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP service (and the worker, by default)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--no-worker", action="store_true",
-                       help="do not run the job worker in this process")
+    serve.add_argument("--no-worker", action="store_true", help="do not run the job worker in this process")
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("worker", help="run only the job worker").set_defaults(func=cmd_worker)
@@ -175,23 +188,35 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.set_defaults(func=cmd_revoke_token)
 
-    sub.add_parser("check-config", help="validate and print the configuration (secrets masked)") \
-        .set_defaults(func=cmd_check_config)
+    sub.add_parser("check-config", help="validate and print the configuration (secrets masked)").set_defaults(
+        func=cmd_check_config
+    )
 
     sim = sub.add_parser("simulate", help="run the WeCom simulator on 127.0.0.1")
     sim.add_argument("--port", type=int, default=8081)
-    sim.add_argument("--org", type=Path, default=None,
-                     help="org YAML (departments, users, groups); default: the bundled demo org")
-    sim.add_argument("--callback-url", default=None,
-                     help="where to deliver callbacks, e.g. http://127.0.0.1:8080/wecom/callback")
+    sim.add_argument(
+        "--org",
+        type=Path,
+        default=None,
+        help="org YAML (departments, users, groups); default: the bundled demo org",
+    )
+    sim.add_argument(
+        "--callback-url",
+        default=None,
+        help="where to deliver callbacks, e.g. http://127.0.0.1:8080/wecom/callback",
+    )
     sim.set_defaults(func=cmd_simulate)
 
     demo = sub.add_parser("demo", help="the service beside the simulator, playing a short story")
-    demo.add_argument("--keep-running", action="store_true",
-                      help="keep the service and simulator up after the story")
-    demo.add_argument("--database-url", default=None,
-                      help="default: ./wecom-warden-demo.db, recreated on each run (never "
-                           "WARDEN_DATABASE_URL, the database `serve` uses)")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="keep the service and simulator up after the story"
+    )
+    demo.add_argument(
+        "--database-url",
+        default=None,
+        help="default: ./wecom-warden-demo.db, recreated on each run (never "
+        "WARDEN_DATABASE_URL, the database `serve` uses)",
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -215,4 +240,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

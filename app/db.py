@@ -83,8 +83,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 def make_sync_sqlite_engine(url: str) -> sa.Engine:
     """The same SQLite file through the plain sqlite3 driver, for a dedicated writer thread:
     one thread hop per transaction instead of aiosqlite's one per statement."""
-    engine = sa.create_engine(url.replace("sqlite+aiosqlite://", "sqlite://", 1),
-                              connect_args={"timeout": 30, "check_same_thread": False})
+    engine = sa.create_engine(
+        url.replace("sqlite+aiosqlite://", "sqlite://", 1),
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
     _sqlite_transactions(engine)
     return engine
 

@@ -67,28 +67,41 @@ class Executor:
         kind, params = claimed
         endpoint = ENDPOINT_OF[kind].value
         if self._dry_run:
-            return await self._finish(action_id, ActionStatus.DRY_RUN, endpoint=endpoint,
-                                      result={"would_call": endpoint})
+            return await self._finish(
+                action_id, ActionStatus.DRY_RUN, endpoint=endpoint, result={"would_call": endpoint}
+            )
         try:
             answer = await self._call(kind, params)
         except WeComError as exc:
             # Only the action's own call can have been carried out (not a failed token fetch).
-            fate_unknown = (isinstance(exc, WeComTransportError) and exc.maybe_performed
-                            and exc.endpoint == endpoint)
+            fate_unknown = (
+                isinstance(exc, WeComTransportError) and exc.maybe_performed and exc.endpoint == endpoint
+            )
             if fate_unknown and kind not in IDEMPOTENT_KINDS:
                 log_event("action.unknown", action=action_id, kind=kind.value)
                 return await self._finish(
-                    action_id, ActionStatus.UNKNOWN, endpoint=endpoint, errcode=exc.errcode,
-                    errmsg=f"{exc.errmsg}: WeCom may have done it; not repeated to avoid a duplicate")
+                    action_id,
+                    ActionStatus.UNKNOWN,
+                    endpoint=endpoint,
+                    errcode=exc.errcode,
+                    errmsg=f"{exc.errmsg}: WeCom may have done it; not repeated to avoid a duplicate",
+                )
             # A token WeCom refused even after the client's one refresh is not WeCom refusing the
             # action: retry later with a fresh token, as for "busy".
             if exc.transient or exc.errcode in ErrCode.TOKEN_INVALID:
                 await self._release(action_id, exc)
                 raise  # the job retries with backoff
-            return await self._finish(action_id, ActionStatus.FAILED, endpoint=endpoint,
-                                      errcode=exc.errcode, errmsg=exc.errmsg)
-        return await self._finish(action_id, ActionStatus.DONE, endpoint=endpoint, errcode=0,
-                                  msgid=str(answer.get("msgid") or "") or None, result=answer)
+            return await self._finish(
+                action_id, ActionStatus.FAILED, endpoint=endpoint, errcode=exc.errcode, errmsg=exc.errmsg
+            )
+        return await self._finish(
+            action_id,
+            ActionStatus.DONE,
+            endpoint=endpoint,
+            errcode=0,
+            msgid=str(answer.get("msgid") or "") or None,
+            result=answer,
+        )
 
     async def _start(self, action_id: int) -> tuple[ActionKind, dict[str, Any]] | str:
         """Move PLANNED → EXECUTING; or say why not (finished, or died mid-call)."""
@@ -98,8 +111,7 @@ class Executor:
                 await session.execute(
                     sa.update(ACTION_TABLE)
                     .where(c.id == action_id, c.status == ActionStatus.PLANNED)
-                    .values(status=ActionStatus.EXECUTING, started_at=utcnow(),
-                            attempts=c.attempts + 1)
+                    .values(status=ActionStatus.EXECUTING, started_at=utcnow(), attempts=c.attempts + 1)
                     .returning(c.kind, c.params)
                 )
             ).first()
@@ -116,14 +128,19 @@ class Executor:
             kind = ActionKind(current.kind)
             if kind in IDEMPOTENT_KINDS:
                 await session.execute(
-                    sa.update(ACTION_TABLE).where(c.id == action_id)
+                    sa.update(ACTION_TABLE)
+                    .where(c.id == action_id)
                     .values(attempts=c.attempts + 1, started_at=utcnow())
                 )
                 return kind, dict(current.params or {})
             await session.execute(
-                sa.update(ACTION_TABLE).where(c.id == action_id)
-                .values(status=ActionStatus.UNKNOWN, finished_at=utcnow(),
-                        wecom_errmsg="worker died while sending; not repeated to avoid a duplicate")
+                sa.update(ACTION_TABLE)
+                .where(c.id == action_id)
+                .values(
+                    status=ActionStatus.UNKNOWN,
+                    finished_at=utcnow(),
+                    wecom_errmsg="worker died while sending; not repeated to avoid a duplicate",
+                )
             )
             log_event("action.unknown", action=action_id, kind=kind.value)
             return ActionStatus.UNKNOWN.value
@@ -138,17 +155,22 @@ class Executor:
         if kind is ActionKind.SEND_ROBOT_MESSAGE:
             key = self._robot_key_for(p["chatid"])
             if not key:
-                raise WeComError(ErrCode.INVALID_WEBHOOK_URL, "no robot key registered for chat",
-                                 Endpoint.WEBHOOK_SEND.value)
+                raise WeComError(
+                    ErrCode.INVALID_WEBHOOK_URL,
+                    "no robot key registered for chat",
+                    Endpoint.WEBHOOK_SEND.value,
+                )
             return await client.webhook_send(key, p["payload"])
         if kind is ActionKind.SEND_PRIVATE_MESSAGE:
             return await client.message_send(list(p["touser"]), p["msgtype"], p["body"])
         if kind is ActionKind.RECALL_MESSAGE:
             msgids = [p["msgid"]] if "msgid" in p else await self._msgids_of(int(p["action_id"]))
             if not msgids:
-                raise WeComError(ErrCode.INVALID_PARAMETER,
-                                 f"action {p['action_id']} sent no message that could be recalled",
-                                 Endpoint.MESSAGE_RECALL.value)
+                raise WeComError(
+                    ErrCode.INVALID_PARAMETER,
+                    f"action {p['action_id']} sent no message that could be recalled",
+                    Endpoint.MESSAGE_RECALL.value,
+                )
             for msgid in msgids:  # recalling a recalled message is harmless (WeCom answers ok)
                 await client.message_recall(msgid)
             return {"recalled": msgids}
@@ -160,7 +182,8 @@ class Executor:
         """Every message an action delivered (a re-planned send may have delivered twice)."""
         async with session_scope(self._sessions) as session:
             msgids = await session.scalar(
-                sa.select(ACTION_TABLE.c.wecom_msgids).where(ACTION_TABLE.c.id == action_id))
+                sa.select(ACTION_TABLE.c.wecom_msgids).where(ACTION_TABLE.c.id == action_id)
+            )
         return [str(m) for m in (msgids or [])]
 
     async def _release(self, action_id: int, exc: WeComError) -> None:
@@ -168,9 +191,11 @@ class Executor:
         c = ACTION_TABLE.c
         async with session_scope(self._sessions) as session:
             await session.execute(
-                sa.update(ACTION_TABLE).where(c.id == action_id)
-                .values(status=ActionStatus.PLANNED, wecom_errcode=exc.errcode,
-                        wecom_errmsg=exc.errmsg[:2000])
+                sa.update(ACTION_TABLE)
+                .where(c.id == action_id)
+                .values(
+                    status=ActionStatus.PLANNED, wecom_errcode=exc.errcode, wecom_errmsg=exc.errmsg[:2000]
+                )
             )
 
     async def _finish(
@@ -186,14 +211,20 @@ class Executor:
     ) -> str:
         c = ACTION_TABLE.c
         values: dict[str, Any] = {
-            "status": status, "finished_at": utcnow(), "wecom_endpoint": endpoint,
-            "wecom_errcode": errcode, "wecom_errmsg": errmsg or None, "wecom_msgid": msgid,
-            "result": result}
+            "status": status,
+            "finished_at": utcnow(),
+            "wecom_endpoint": endpoint,
+            "wecom_errcode": errcode,
+            "wecom_errmsg": errmsg or None,
+            "wecom_msgid": msgid,
+            "result": result,
+        }
         async with session_scope(self._sessions) as session:
             if msgid:  # kept with the ones earlier runs delivered (the row is ours: executing)
                 earlier = await session.scalar(sa.select(c.wecom_msgids).where(c.id == action_id))
                 values["wecom_msgids"] = [*(earlier or []), msgid]
             await session.execute(sa.update(ACTION_TABLE).where(c.id == action_id).values(**values))
-        log_event("action.finished", action=action_id, status=status.value, endpoint=endpoint,
-                  errcode=errcode)
+        log_event(
+            "action.finished", action=action_id, status=status.value, endpoint=endpoint, errcode=errcode
+        )
         return status.value

@@ -34,9 +34,11 @@ class ServerLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLimits:
-        return cls(max_header_bytes=settings.max_header_bytes,
-                   request_timeout_s=settings.request_timeout_s,
-                   max_connections=settings.max_connections)
+        return cls(
+            max_header_bytes=settings.max_header_bytes,
+            request_timeout_s=settings.request_timeout_s,
+            max_connections=settings.max_connections,
+        )
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -111,13 +113,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _reject(self, status: int, reason: bytes) -> None:
         body = reason
-        self.transport.write(b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-                             b"connection: close\r\n\r\n%s" % (status, reason, len(body), body))
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, reason, len(body), body)
+        )
         self.transport.close()
 
 
-def server_config(app: Any, *, host: str, port: int, limits: ServerLimits,
-                  **kwargs: Any) -> uvicorn.Config:
+def server_config(app: Any, *, host: str, port: int, limits: ServerLimits, **kwargs: Any) -> uvicorn.Config:
     """The uvicorn configuration `serve` runs (tests and the demo use it too)."""
-    return uvicorn.Config(app, host=host, port=port, http=GuardedHttpToolsProtocol.with_limits(limits),
-                          log_level="warning", access_log=False, **kwargs)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=GuardedHttpToolsProtocol.with_limits(limits),
+        log_level="warning",
+        access_log=False,
+        **kwargs,
+    )

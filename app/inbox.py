@@ -32,8 +32,17 @@ EVENT_TABLE: sa.Table = InboundEvent.__table__  # type: ignore[attr-defined]
 MAX_KEY = 255
 
 # The key of events without a MsgId before it became the plaintext's digest (see xml_dedupe_key).
-_EVENT_KEY_FIELDS = ("FromUserName", "CreateTime", "Event", "ChangeType", "UpdateDetail",
-                     "ChatId", "UserID", "TaskId", "EventKey")
+_EVENT_KEY_FIELDS = (
+    "FromUserName",
+    "CreateTime",
+    "Event",
+    "ChangeType",
+    "UpdateDetail",
+    "ChatId",
+    "UserID",
+    "TaskId",
+    "EventKey",
+)
 # Appended only when present, so the keys of other events stay as they were. CurMemVer: two
 # member changes of one customer group in the same second are two events (a retry repeats it).
 _OPTIONAL_KEY_FIELDS = ("CurMemVer",)
@@ -181,8 +190,7 @@ def parse_aibot_payload(text: str) -> dict[str, Any]:
     return value
 
 
-def store_events(conn: Connection, records: list[InboxRecord], *, job_max_attempts: int
-                 ) -> set[str]:
+def store_events(conn: Connection, records: list[InboxRecord], *, job_max_attempts: int) -> set[str]:
     """Insert new events and one job that processes them all; return the new dedupe keys.
 
     One job per commit, not per event: the worker then handles the batch in one transaction
@@ -191,9 +199,11 @@ def store_events(conn: Connection, records: list[InboxRecord], *, job_max_attemp
     """
     legacy = [r.legacy_key for r in records if r.legacy_key]
     if legacy:  # transition: the first delivery may be stored under its old-format key
-        taken = set(conn.execute(
-            sa.select(EVENT_TABLE.c.dedupe_key).where(EVENT_TABLE.c.dedupe_key.in_(legacy))
-        ).scalars())
+        taken = set(
+            conn.execute(
+                sa.select(EVENT_TABLE.c.dedupe_key).where(EVENT_TABLE.c.dedupe_key.in_(legacy))
+            ).scalars()
+        )
         records = [r for r in records if r.legacy_key not in taken]
         if not records:
             return set()
@@ -203,8 +213,10 @@ def store_events(conn: Connection, records: list[InboxRecord], *, job_max_attemp
     inserted = conn.execute(stmt, [r.row() for r in records]).all()
     if inserted:
         ids = sorted(row.id for row in inserted)
-        conn.execute(sa.insert(JOB_TABLE), job_row(
-            JobKind.PROCESS_EVENT, {"event_ids": ids}, max_attempts=job_max_attempts))
+        conn.execute(
+            sa.insert(JOB_TABLE),
+            job_row(JobKind.PROCESS_EVENT, {"event_ids": ids}, max_attempts=job_max_attempts),
+        )
     return {row.dedupe_key for row in inserted}
 
 
@@ -278,11 +290,11 @@ class InboxWriter:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._store_sqlite, records)
         async with self._engine.begin() as conn:
-            return await conn.run_sync(store_events, records,
-                                       job_max_attempts=self._job_max_attempts)
+            return await conn.run_sync(store_events, records, job_max_attempts=self._job_max_attempts)
 
-    async def _store_one_by_one(self, records: list[InboxRecord]
-                                ) -> tuple[set[str], dict[str, BaseException]]:
+    async def _store_one_by_one(
+        self, records: list[InboxRecord]
+    ) -> tuple[set[str], dict[str, BaseException]]:
         """After a failed group commit: each record alone, so a bad row fails only itself.
 
         Stops trying once a failure is the database's (then all the rest fail with it)."""
@@ -292,11 +304,15 @@ class InboxWriter:
             try:
                 new_keys |= await self._store([record])
             except Exception as exc:  # noqa: BLE001 - this request gets the failure (503)
-                log_event("inbox.record_failed", source=record.source.value,
-                          msg_type=record.msg_type, error=type(exc).__name__)
+                log_event(
+                    "inbox.record_failed",
+                    source=record.source.value,
+                    msg_type=record.msg_type,
+                    error=type(exc).__name__,
+                )
                 failed[record.dedupe_key] = exc
                 if not _may_be_the_rows_fault(exc):
-                    failed.update((r.dedupe_key, exc) for r in records[i + 1:])
+                    failed.update((r.dedupe_key, exc) for r in records[i + 1 :])
                     break
         return new_keys, failed
 

@@ -87,9 +87,7 @@ async def enqueue(
     """Add a job; with `key`, a second enqueue of the same key is ignored (returns None)."""
     stmt = insert_ignoring_conflicts(dialect_of(session), JOB_TABLE).returning(JOB_TABLE.c.id)
     row = (
-        await session.execute(
-            stmt, job_row(kind, payload, max_attempts=max_attempts, due_at=due_at, key=key)
-        )
+        await session.execute(stmt, job_row(kind, payload, max_attempts=max_attempts, due_at=due_at, key=key))
     ).first()
     return int(row[0]) if row else None
 
@@ -126,8 +124,14 @@ async def claim(
     )
     rows = (await session.execute(stmt)).all()
     return [
-        ClaimedJob(id=r.id, kind=r.kind, payload=r.payload or {}, attempts=r.attempts,
-                   max_attempts=r.max_attempts, claim=token)
+        ClaimedJob(
+            id=r.id,
+            kind=r.kind,
+            payload=r.payload or {},
+            attempts=r.attempts,
+            max_attempts=r.max_attempts,
+            claim=token,
+        )
         for r in sorted(rows, key=lambda r: r.id)
     ]
 

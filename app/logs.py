@@ -48,8 +48,9 @@ class LogLimiter:
     window ends, not on a timer. Keys should come from a small fixed set (reasons, endpoints).
     """
 
-    def __init__(self, per_window: int = 20, window_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_window: int = 20, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.per_window = per_window
         self.window_s = window_s
         self._clock = clock
@@ -72,14 +73,16 @@ class LogLimiter:
         return False, closed
 
 
-def log_limited(limiter: LogLimiter, key: str, name: str, *, level: int = logging.INFO,
-                **fields: Any) -> None:
+def log_limited(
+    limiter: LogLimiter, key: str, name: str, *, level: int = logging.INFO, **fields: Any
+) -> None:
     """`log_event` under `limiter` (keyed by `key`), with one `<name>.suppressed` summary line
     per key and window that dropped lines."""
     admitted, closed = limiter.admit(key)
     for other, suppressed in closed:
-        log_event(f"{name}.suppressed", level=level, key=other, suppressed=suppressed,
-                  window_s=limiter.window_s)
+        log_event(
+            f"{name}.suppressed", level=level, key=other, suppressed=suppressed, window_s=limiter.window_s
+        )
     if admitted:
         log_event(name, level=level, **fields)
 

@@ -37,13 +37,15 @@ async def bootstrap_admin_token(runtime: Runtime) -> None:
     if token is None:
         return
     async with session_scope(runtime.sessions) as session:
-        added, revoked, live = await repository.set_bootstrap_token(
-            session, token=token.get_secret_value())
+        added, revoked, live = await repository.set_bootstrap_token(session, token=token.get_secret_value())
     if added:
         log_event("admin.token_bootstrapped", revoked=revoked)
     elif not live:
-        log_event("admin.token_revoked", level=logging.WARNING,
-                  detail="WARDEN_ADMIN_TOKEN was revoked; set a new value to use it")
+        log_event(
+            "admin.token_revoked",
+            level=logging.WARNING,
+            detail="WARDEN_ADMIN_TOKEN was revoked; set a new value to use it",
+        )
 
 
 def create_app(
@@ -64,16 +66,28 @@ def create_app(
         sessions = make_sessionmaker(engine)
         wecom = make_wecom_client(settings)
         executor = make_executor(settings, sessions, wecom)
-        worker = (make_worker(settings, sessions, executor, wecom, clock=clock,
-                                  domains=domains) if with_worker
-                  else None)
-        inbox = InboxWriter(engine, job_max_attempts=settings.job_max_attempts,
-                            on_commit=worker.wake if worker else None)
+        worker = (
+            make_worker(settings, sessions, executor, wecom, clock=clock, domains=domains)
+            if with_worker
+            else None
+        )
+        inbox = InboxWriter(
+            engine, job_max_attempts=settings.job_max_attempts, on_commit=worker.wake if worker else None
+        )
         app_crypto, aibot_crypto = make_crypto(settings)
-        runtime = Runtime(settings=settings, engine=engine, sessions=sessions, inbox=inbox,
-                          app_crypto=app_crypto, aibot_crypto=aibot_crypto, wecom=wecom,
-                          executor=executor, planner=make_planner(settings), worker=worker,
-                          clock=clock)
+        runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            inbox=inbox,
+            app_crypto=app_crypto,
+            aibot_crypto=aibot_crypto,
+            wecom=wecom,
+            executor=executor,
+            planner=make_planner(settings),
+            worker=worker,
+            clock=clock,
+        )
         app.state.runtime = runtime
         await bootstrap_admin_token(runtime)
         inbox.start()
@@ -82,8 +96,9 @@ def create_app(
         # Startup leaves ~100k long-lived objects; without this each full GC pass rescans them
         # (~70 ms pauses every few seconds under load: bench/ingest measured p99 4x worse).
         gc.freeze()
-        log_event("service.started", database=engine.dialect.name, worker=bool(worker),
-                  dry_run=settings.dry_run)
+        log_event(
+            "service.started", database=engine.dialect.name, worker=bool(worker), dry_run=settings.dry_run
+        )
         try:
             yield
         finally:
@@ -109,8 +124,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                                 routes=app.routes)
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
             callback.document_posts(schema)
             app.openapi_schema = schema
         return app.openapi_schema

@@ -31,15 +31,18 @@ ContextFactory = Callable[[AsyncSession, int], DomainContext]
 _MARK_PROCESSED = (
     sa.update(EVENT_TABLE)
     .where(EVENT_TABLE.c.id == sa.bindparam("event_id"))
-    .values(record_kind=sa.bindparam("kind"), processed_at=sa.bindparam("at"),
-            status=EventStatus.PROCESSED, error=None)
+    .values(
+        record_kind=sa.bindparam("kind"),
+        processed_at=sa.bindparam("at"),
+        status=EventStatus.PROCESSED,
+        error=None,
+    )
 )
 
 
 def event_fields(source: str, payload: str, received_at: Any) -> dict[str, Any]:
     """Parse the stored plaintext again (it was validated at ingest)."""
-    fields = parse_aibot_payload(payload) if source == EventSource.AIBOT else xml_fields(
-        parse_xml(payload))
+    fields = parse_aibot_payload(payload) if source == EventSource.AIBOT else xml_fields(parse_xml(payload))
     fields["_received_at"] = received_at
     return fields
 
@@ -47,8 +50,14 @@ def event_fields(source: str, payload: str, received_at: Any) -> dict[str, Any]:
 class EventProcessor:
     """Runs `process_event` jobs: a batch from a group commit, or one split-off event."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, router: DomainRouter,
-                 context: ContextFactory, job_max_attempts: int) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        router: DomainRouter,
+        context: ContextFactory,
+        job_max_attempts: int,
+    ) -> None:
         self._sessions = sessions
         self._router = router
         self._context = context
@@ -68,9 +77,13 @@ class EventProcessor:
             failed = await self._route_all(session, records)
             for event_id, error in failed.items():
                 await self._record_error(session, event_id, error)
-                await jobs.enqueue(session, JobKind.PROCESS_EVENT, {"event_id": event_id},
-                                   key=f"process-event:{event_id}",
-                                   max_attempts=self._job_max_attempts)
+                await jobs.enqueue(
+                    session,
+                    JobKind.PROCESS_EVENT,
+                    {"event_id": event_id},
+                    key=f"process-event:{event_id}",
+                    max_attempts=self._job_max_attempts,
+                )
                 log_event("event.split_off", event=event_id, error=type(error).__name__)
 
     async def run_single(self, job: ClaimedJob, event_id: int) -> None:
@@ -93,9 +106,11 @@ class EventProcessor:
         lock, and callbacks waiting to be stored should not wait for XML parsing."""
         c = EVENT_TABLE.c
         async with session_scope(self._sessions) as session:
-            rows = (await session.execute(
-                sa.select(c.id, c.source, c.payload, c.status, c.received_at).where(c.id.in_(ids))
-            )).all()
+            rows = (
+                await session.execute(
+                    sa.select(c.id, c.source, c.payload, c.status, c.received_at).where(c.id.in_(ids))
+                )
+            ).all()
         missing = sorted(set(ids) - {r.id for r in rows})
         if missing:
             raise LookupError(f"inbound events {missing} do not exist")
@@ -106,13 +121,15 @@ class EventProcessor:
             try:
                 source = AIBOT if row.source == EventSource.AIBOT else "app"
                 records[row.id] = handlers.dispatch(
-                    event_fields(row.source, row.payload, row.received_at), source=source)
+                    event_fields(row.source, row.payload, row.received_at), source=source
+                )
             except Exception as exc:  # noqa: BLE001 - kept on the event; retried on its own job
                 records[row.id] = exc
         return records
 
-    async def _route_all(self, session: AsyncSession, records: dict[int, Record | Exception]
-                         ) -> dict[int, Exception]:
+    async def _route_all(
+        self, session: AsyncSession, records: dict[int, Record | Exception]
+    ) -> dict[int, Exception]:
         """Route each record in its own savepoint; mark the ones that went through processed
         (one statement for all). Returns the events that failed, with their errors."""
         failed: dict[int, Exception] = {}
@@ -136,10 +153,10 @@ class EventProcessor:
         return failed
 
     @staticmethod
-    async def _record_error(session: AsyncSession, event_id: int, error: Exception, *,
-                            failed: bool = False) -> None:
+    async def _record_error(
+        session: AsyncSession, event_id: int, error: Exception, *, failed: bool = False
+    ) -> None:
         values: dict[str, Any] = {"error": f"{type(error).__name__}: {error}"[:2000]}
         if failed:
             values["status"] = EventStatus.FAILED
-        await session.execute(
-            sa.update(EVENT_TABLE).where(EVENT_TABLE.c.id == event_id).values(**values))
+        await session.execute(sa.update(EVENT_TABLE).where(EVENT_TABLE.c.id == event_id).values(**values))

@@ -49,17 +49,29 @@ class RecurringJob:
         return f"recurring:{self.kind}:{due.astimezone(tz).date().isoformat()}"
 
 
-async def schedule_next(session: AsyncSession, job: RecurringJob, *, tz: tzinfo, after: datetime,
-                        max_attempts: int) -> int | None:
+async def schedule_next(
+    session: AsyncSession, job: RecurringJob, *, tz: tzinfo, after: datetime, max_attempts: int
+) -> int | None:
     """Queue the next occurrence after `after`; None if it is queued already (by anyone)."""
     due = job.next_run(after, tz)
-    return await enqueue(session, job.kind, {"local_date": due.astimezone(tz).date().isoformat()},
-                         key=job.key_for(due, tz), due_at=due, max_attempts=max_attempts)
+    return await enqueue(
+        session,
+        job.kind,
+        {"local_date": due.astimezone(tz).date().isoformat()},
+        key=job.key_for(due, tz),
+        due_at=due,
+        max_attempts=max_attempts,
+    )
 
 
-def recurring_handler(job: RecurringJob, sessions: async_sessionmaker[AsyncSession], *,
-                      tz: tzinfo, max_attempts: int,
-                      clock: Callable[[], datetime] = utcnow) -> JobHandler:
+def recurring_handler(
+    job: RecurringJob,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    tz: tzinfo,
+    max_attempts: int,
+    clock: Callable[[], datetime] = utcnow,
+) -> JobHandler:
     """The job handler for one occurrence: run it, then queue the next."""
 
     async def handle(claimed: ClaimedJob) -> None:
@@ -68,21 +80,30 @@ def recurring_handler(job: RecurringJob, sessions: async_sessionmaker[AsyncSessi
         # days after it. It comes after this occurrence's day, even when this one runs late.
         end_of_day = datetime.combine(local_date, time.max, tzinfo=tz)
         async with session_scope(sessions) as session:
-            await schedule_next(session, job, tz=tz, after=max(end_of_day, clock()),
-                                max_attempts=max_attempts)
+            await schedule_next(
+                session, job, tz=tz, after=max(end_of_day, clock()), max_attempts=max_attempts
+            )
         await job.run(local_date)
 
     return handle
 
 
-async def schedule_all(sessions: async_sessionmaker[AsyncSession], jobs: list[RecurringJob], *,
-                       tz: tzinfo, max_attempts: int, now: datetime | None = None) -> int:
+async def schedule_all(
+    sessions: async_sessionmaker[AsyncSession],
+    jobs: list[RecurringJob],
+    *,
+    tz: tzinfo,
+    max_attempts: int,
+    now: datetime | None = None,
+) -> int:
     """Queue the next occurrence of every recurring job (worker start); return how many new."""
     added = 0
     async with session_scope(sessions) as session:
         for job in jobs:
-            if await schedule_next(session, job, tz=tz, after=now or utcnow(),
-                                   max_attempts=max_attempts) is not None:
+            if (
+                await schedule_next(session, job, tz=tz, after=now or utcnow(), max_attempts=max_attempts)
+                is not None
+            ):
                 added += 1
     if jobs:
         log_event("recurring.scheduled", jobs=len(jobs), added=added)

@@ -43,9 +43,11 @@ async def add_admin_token(session: AsyncSession, *, name: str, token: str) -> bo
 
 async def revoke_admin_tokens(session: AsyncSession, *, name: str, keep: str | None = None) -> int:
     """Revoke the live tokens called `name` (all but the token `keep`); return how many."""
-    stmt = (sa.update(AdminToken).where(col(AdminToken.name) == name,
-                                        col(AdminToken.revoked_at).is_(None))
-            .values(revoked_at=utcnow()))
+    stmt = (
+        sa.update(AdminToken)
+        .where(col(AdminToken.name) == name, col(AdminToken.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
     if keep is not None:
         stmt = stmt.where(col(AdminToken.token_hash) != hash_token(keep))
     result = await session.execute(stmt)
@@ -85,8 +87,17 @@ async def recent_events(
     """Newest first; only metadata columns, never the decrypted payload or record."""
     c = EVENT_TABLE.c
     stmt = (
-        sa.select(c.id, c.dedupe_key, c.source, c.msg_type, c.event, c.received_at,
-                  c.processed_at, c.status, c.record_kind)
+        sa.select(
+            c.id,
+            c.dedupe_key,
+            c.source,
+            c.msg_type,
+            c.event,
+            c.received_at,
+            c.processed_at,
+            c.status,
+            c.record_kind,
+        )
         .order_by(c.id.desc())
         .limit(limit)
     )
@@ -98,7 +109,11 @@ async def recent_events(
 
 
 async def recent_rows(
-    session: AsyncSession, model: type[M], *, limit: int, status: str | None = None,
+    session: AsyncSession,
+    model: type[M],
+    *,
+    limit: int,
+    status: str | None = None,
     before_id: int | None = None,
 ) -> Sequence[M]:
     """Jobs or actions, newest first, optionally of one status and before an id (paging)."""
@@ -111,7 +126,5 @@ async def recent_rows(
 
 
 async def counts_by_status(session: AsyncSession, *, table: sa.Table) -> dict[str, int]:
-    rows = (
-        await session.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status))
-    ).all()
+    rows = (await session.execute(sa.select(table.c.status, sa.func.count()).group_by(table.c.status))).all()
     return {str(status): int(n) for status, n in rows}

@@ -42,13 +42,26 @@ class DomainContext:
     def timezone(self) -> ZoneInfo:
         return ZoneInfo(self.settings.timezone)
 
-    async def plan(self, *, kind: ActionKind, params: dict[str, Any], idempotency_key: str,
-                   reason: str, due_at: datetime | None = None) -> PlannedAction:
+    async def plan(
+        self,
+        *,
+        kind: ActionKind,
+        params: dict[str, Any],
+        idempotency_key: str,
+        reason: str,
+        due_at: datetime | None = None,
+    ) -> PlannedAction:
         """Plan an act on WeCom in this event's transaction: it exists only if the event's
         processing commits."""
-        return await self.planner.plan(self.session, kind=kind, params=params,
-                                       idempotency_key=idempotency_key, reason=reason,
-                                       requested_by=f"event:{self.event_id}", due_at=due_at)
+        return await self.planner.plan(
+            self.session,
+            kind=kind,
+            params=params,
+            idempotency_key=idempotency_key,
+            reason=reason,
+            requested_by=f"event:{self.event_id}",
+            due_at=due_at,
+        )
 
 
 class DomainService(Protocol):

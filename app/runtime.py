@@ -52,46 +52,75 @@ def make_planner(settings: Settings) -> ActionPlanner:
     return ActionPlanner(job_max_attempts=settings.job_max_attempts)
 
 
-def make_executor(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                  wecom: WeComClient) -> Executor:
+def make_executor(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], wecom: WeComClient
+) -> Executor:
     keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
     return Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
 
 
-def make_registry(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                  wecom: WeComReader, *, clock: Callable[[], float] = time.time,
-                  domains: Sequence[Domain] | None = None) -> Registry:
+def make_registry(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    wecom: WeComReader,
+    *,
+    clock: Callable[[], float] = time.time,
+    domains: Sequence[Domain] | None = None,
+) -> Registry:
     """Every installed domain's services, job kinds and recurring jobs."""
-    deps = DomainDeps(settings=settings, sessions=sessions, wecom=wecom,
-                      planner=make_planner(settings), clock=domain_clock(clock))
+    deps = DomainDeps(
+        settings=settings,
+        sessions=sessions,
+        wecom=wecom,
+        planner=make_planner(settings),
+        clock=domain_clock(clock),
+    )
     return collect(installed_domains() if domains is None else domains, deps)
 
 
-def make_worker(settings: Settings, sessions: async_sessionmaker[AsyncSession],
-                executor: Executor, wecom: WeComReader, *, clock: Callable[[], float] = time.time,
-                domains: Sequence[Domain] | None = None) -> Worker:
+def make_worker(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    executor: Executor,
+    wecom: WeComReader,
+    *,
+    clock: Callable[[], float] = time.time,
+    domains: Sequence[Domain] | None = None,
+) -> Worker:
     """The worker with the core job kinds (events, actions) and every domain's."""
     registry = make_registry(settings, sessions, wecom, clock=clock, domains=domains)
     planner = make_planner(settings)
     now = domain_clock(clock)
 
     def context(session: AsyncSession, event_id: int) -> DomainContext:
-        return DomainContext(session=session, settings=settings, clock=now, wecom=wecom,
-                             planner=planner, event_id=event_id)
+        return DomainContext(
+            session=session, settings=settings, clock=now, wecom=wecom, planner=planner, event_id=event_id
+        )
 
     handlers: dict[str, JobHandler] = {
-        JobKind.PROCESS_EVENT: EventProcessor(sessions, router=registry.router, context=context,
-                                              job_max_attempts=settings.job_max_attempts),
+        JobKind.PROCESS_EVENT: EventProcessor(
+            sessions, router=registry.router, context=context, job_max_attempts=settings.job_max_attempts
+        ),
         JobKind.EXECUTE_ACTION: executor.run_job,
         **registry.jobs,
     }
 
     async def on_start() -> None:
-        await schedule_all(sessions, list(registry.recurring), tz=ZoneInfo(settings.timezone),
-                           max_attempts=settings.job_max_attempts, now=now())
+        await schedule_all(
+            sessions,
+            list(registry.recurring),
+            tz=ZoneInfo(settings.timezone),
+            max_attempts=settings.job_max_attempts,
+            now=now(),
+        )
 
-    return Worker(sessions, handlers, concurrency=settings.worker_concurrency,
-                  lease_s=settings.job_lease_s, on_start=on_start)
+    return Worker(
+        sessions,
+        handlers,
+        concurrency=settings.worker_concurrency,
+        lease_s=settings.job_lease_s,
+        on_start=on_start,
+    )
 
 
 def make_crypto(settings: Settings) -> tuple[CallbackCrypto, CallbackCrypto]:
@@ -109,9 +138,7 @@ def make_wecom_client(settings: Settings) -> WeComClient:
         corp_id=settings.corp_id,
         agent_id=settings.agent_id,
         secret=settings.secret.get_secret_value(),
-        contacts_secret=(
-            settings.contacts_secret.get_secret_value() if settings.contacts_secret else None
-        ),
+        contacts_secret=(settings.contacts_secret.get_secret_value() if settings.contacts_secret else None),
     )
 
 

@@ -132,8 +132,11 @@ class Settings(BaseSettings):
 
 # What hosts and tutorials hand out, mapped to the async drivers the service runs on.
 _ASYNC_SCHEMES = {
-    "postgresql+asyncpg": "postgresql+asyncpg", "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg", "sqlite+aiosqlite": "sqlite+aiosqlite", "sqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
 }
 
 
@@ -144,20 +147,29 @@ def check_database_url(url: str) -> str:
     scheme, sep, rest = url.strip().partition("://")
     driver = _ASYNC_SCHEMES.get(scheme.lower()) if sep else None
     if driver is None:
-        raise ValueError("must be a postgresql:// (or postgres://, postgresql+asyncpg://) or "
-                         "sqlite:///path (or sqlite+aiosqlite:///path) URL")
+        raise ValueError(
+            "must be a postgresql:// (or postgres://, postgresql+asyncpg://) or "
+            "sqlite:///path (or sqlite+aiosqlite:///path) URL"
+        )
     if driver == "sqlite+aiosqlite":
         path, _, query = rest.partition("?")
         path = path.removeprefix("/")
         query_args = {p.strip().lower() for p in query.split("&")}
-        if (path in ("", ":memory:") or path.startswith("file::memory:")
-                or "mode=memory" in query_args):
-            raise ValueError("is an in-memory SQLite database (each connection would see an empty "
-                             "one): use a file, e.g. sqlite:///./wecom-warden.db")
+        if path in ("", ":memory:") or path.startswith("file::memory:") or "mode=memory" in query_args:
+            raise ValueError(
+                "is an in-memory SQLite database (each connection would see an empty "
+                "one): use a file, e.g. sqlite:///./wecom-warden.db"
+            )
     elif "?" in rest:  # libpq's sslmode=require (in most hosted URLs) is asyncpg's ssl=require
         head, _, query = rest.partition("?")
-        rest = head + "?" + "&".join("ssl=" + p[len("sslmode="):] if p.lower().startswith("sslmode=")
-                                     else p for p in query.split("&"))
+        rest = (
+            head
+            + "?"
+            + "&".join(
+                "ssl=" + p[len("sslmode=") :] if p.lower().startswith("sslmode=") else p
+                for p in query.split("&")
+            )
+        )
     return f"{driver}://{rest}"
 
 

@@ -92,8 +92,12 @@ def collect(domains: Sequence[Domain], deps: DomainDeps) -> Registry:
             reserved.add(kind)
         jobs.update(parts.jobs)
         for job in parts.recurring:
-            jobs[job.kind] = recurring_handler(job, deps.sessions, tz=deps.timezone,
-                                               max_attempts=deps.settings.job_max_attempts,
-                                               clock=deps.clock)
+            jobs[job.kind] = recurring_handler(
+                job,
+                deps.sessions,
+                tz=deps.timezone,
+                max_attempts=deps.settings.job_max_attempts,
+                clock=deps.clock,
+            )
             recurring.append(job)
     return Registry(router=DomainRouter(routes), jobs=jobs, recurring=recurring)

@@ -71,18 +71,24 @@ class Worker:
                 except Exception as exc:  # noqa: BLE001 - keep the worker; /readyz shows the DB
                     failures += 1
                     claimed = 0
-                    log_event("worker.claim_failed", level=logging.WARNING, worker=self.name,
-                              error=type(exc).__name__, failures=failures)
+                    log_event(
+                        "worker.claim_failed",
+                        level=logging.WARNING,
+                        worker=self.name,
+                        error=type(exc).__name__,
+                        failures=failures,
+                    )
                 if claimed:
                     continue
-                wait_s = (min(self._poll_s * 2 ** min(failures, 16), CLAIM_RETRY_MAX_S)
-                          if failures else self._poll_s)
+                wait_s = (
+                    min(self._poll_s * 2 ** min(failures, 16), CLAIM_RETRY_MAX_S)
+                    if failures
+                    else self._poll_s
+                )
                 self._wakeup.clear()
-                waiters = [asyncio.ensure_future(self._wakeup.wait()),
-                           asyncio.ensure_future(stop.wait())]
+                waiters = [asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())]
                 running = [] if failures else list(self._running)
-                await asyncio.wait([*waiters, *running], timeout=wait_s,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait([*waiters, *running], timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
                 for w in waiters:
                     w.cancel()
         finally:
@@ -98,8 +104,9 @@ class Worker:
         try:
             await self._on_start()
         except Exception as exc:  # noqa: BLE001 - the worker still serves the queue
-            log_event("worker.start_hook_failed", level=logging.WARNING, worker=self.name,
-                      error=type(exc).__name__)
+            log_event(
+                "worker.start_hook_failed", level=logging.WARNING, worker=self.name, error=type(exc).__name__
+            )
 
     async def run_until_idle(self, *, timeout_s: float = 30.0) -> None:
         """Run until no job is due (tests, the demo). Jobs due later are left for later."""
@@ -131,8 +138,7 @@ class Worker:
                     if not await extend_lease(session, job, lease_s=self._lease_s):
                         return
             except Exception as exc:  # noqa: BLE001 - try again next beat; the lease has slack
-                log_event("job.heartbeat_failed", level=logging.WARNING, job=job.id,
-                          error=type(exc).__name__)
+                log_event("job.heartbeat_failed", level=logging.WARNING, job=job.id, error=type(exc).__name__)
 
     async def _run_one(self, job: ClaimedJob) -> None:
         handler = self._handlers.get(job.kind)
@@ -152,19 +158,31 @@ class Worker:
         else:
             await self._record(job, lambda s: complete(s, job), "done", None)
 
-    async def _record(self, job: ClaimedJob, write: Callable[[AsyncSession], Awaitable[Any]],
-                      outcome: str, error: str | None) -> None:
+    async def _record(
+        self,
+        job: ClaimedJob,
+        write: Callable[[AsyncSession], Awaitable[Any]],
+        outcome: str,
+        error: str | None,
+    ) -> None:
         """Write a job's outcome. If the database refuses, the job stays claimed and runs again
         when its lease lapses (handlers are idempotent), so nothing is lost."""
         try:
             async with session_scope(self._sessions) as session:
                 result = await write(session)
         except Exception as exc:  # noqa: BLE001 - see above
-            log_event("job.record_failed", level=logging.WARNING, job=job.id, kind=job.kind,
-                      outcome=outcome, error=type(exc).__name__)
+            log_event(
+                "job.record_failed",
+                level=logging.WARNING,
+                job=job.id,
+                kind=job.kind,
+                outcome=outcome,
+                error=type(exc).__name__,
+            )
             return
         if result is False or result == LEASE_LOST:
             log_event("job.lease_lost", job=job.id, kind=job.kind, outcome=outcome)
         elif outcome == "failed":
-            log_event("job.failed", job=job.id, kind=job.kind, attempt=job.attempts,
-                      status=result, error=error)
+            log_event(
+                "job.failed", job=job.id, kind=job.kind, attempt=job.attempts, status=result, error=error
+            )

@@ -52,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The same uvicorn options as `wecom-warden serve` (app/cli.py: cmd_serve); loop and http
     # stay "auto", i.e. uvloop and httptools when installed, exactly as for the service.
-    uvicorn.run(create_app(token, key, corp_id), host=args.host, port=args.port,
-                log_level="warning", access_log=False, proxy_headers=True,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(token, key, corp_id),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

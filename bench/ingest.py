@@ -84,11 +84,15 @@ PHRASES = [
     "OK，没问题。",
     "数据统计口径和上季度保持一致，不要随意改动。",
 ]
-USERS = [f"{a}{b}" for a in ("zhang", "wang", "li", "zhao", "liu", "chen", "yang", "huang")
-         for b in ("wei", "fang", "na", "min", "jing", "lei", "qiang", "jun", "yan", "tao")]
+USERS = [
+    f"{a}{b}"
+    for a in ("zhang", "wang", "li", "zhao", "liu", "chen", "yang", "huang")
+    for b in ("wei", "fang", "na", "min", "jing", "lei", "qiang", "jun", "yan", "tao")
+]
 
 
 # -- request generation ------------------------------------------------------------------------
+
 
 def chinese_text(rng: random.Random) -> str:
     target = rng.randint(30, 100)
@@ -98,8 +102,9 @@ def chinese_text(rng: random.Random) -> str:
     return text[:target]
 
 
-def app_text_message(rng: random.Random, *, corp_id: str, agent_id: str, msg_id: str,
-                     create_time: str) -> str:
+def app_text_message(
+    rng: random.Random, *, corp_id: str, agent_id: str, msg_id: str, create_time: str
+) -> str:
     return (
         f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName>"
         f"<FromUserName><![CDATA[{rng.choice(USERS)}]]></FromUserName>"
@@ -128,17 +133,22 @@ class RequestSet:
         with self.path.open("w", encoding="utf-8") as out:
             for i in range(self.count):
                 msg_id = f"{self.prefix}{i:017d}"  # 19 digits, like WeCom's
-                plain = app_text_message(rng, corp_id=cfg.corp_id, agent_id=cfg.agent_id,
-                                         msg_id=msg_id, create_time=str(now - rng.randint(0, 2)))
+                plain = app_text_message(
+                    rng,
+                    corp_id=cfg.corp_id,
+                    agent_id=cfg.agent_id,
+                    msg_id=msg_id,
+                    create_time=str(now - rng.randint(0, 2)),
+                )
                 nonce = "".join(rng.choices(string.digits + string.ascii_lowercase, k=10))
-                body, sig = crypto.envelope_xml(plain, timestamp=ts, nonce=nonce,
-                                                agent_id=cfg.agent_id)
+                body, sig = crypto.envelope_xml(plain, timestamp=ts, nonce=nonce, agent_id=cfg.agent_id)
                 query = urlencode({"msg_signature": sig, "timestamp": ts, "nonce": nonce})
                 out.write(f"{PATH}?{query}\t{body.decode()}\n")
         self.created = time.time()
 
 
 # -- configuration and processes ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BenchConfig:
@@ -242,8 +252,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(name: str, cmd: list[str], env: dict[str, str], cfg: BenchConfig
-                   ) -> Iterator[Server]:
+def running_server(name: str, cmd: list[str], env: dict[str, str], cfg: BenchConfig) -> Iterator[Server]:
     """Start `cmd` pinned to the server core and wait until it accepts connections.
 
     uvicorn opens its socket only after the lifespan startup, so a connect means ready.
@@ -254,7 +263,10 @@ def running_server(name: str, cmd: list[str], env: dict[str, str], cfg: BenchCon
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             ["taskset", "-c", cfg.server_cpu, *cmd, "--host", HOST, "--port", str(port)],
-            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # a terminal Ctrl-C reaches only us; we stop it in order
         )
         try:
@@ -273,6 +285,7 @@ def running_server(name: str, cmd: list[str], env: dict[str, str], cfg: BenchCon
 
 
 # -- wrk ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class WrkResult:
@@ -303,36 +316,66 @@ class WrkResult:
         return sum(self.socket_errors.values())
 
 
-def run_wrk(url: str, requests: Path, concurrency: int, duration: float, cfg: BenchConfig
-            ) -> WrkResult:
+def run_wrk(url: str, requests: Path, concurrency: int, duration: float, cfg: BenchConfig) -> WrkResult:
     threads = min(cfg.threads, concurrency)
-    cmd = ["taskset", "-c", cfg.wrk_cpu, "wrk", "-t", str(threads), "-c", str(concurrency),
-           "-d", f"{duration:g}s", "--timeout", "10s", "--latency", "-s", str(LUA), url,
-           "--", str(requests), str(threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120,
-                          check=False)
+    cmd = [
+        "taskset",
+        "-c",
+        cfg.wrk_cpu,
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{duration:g}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        str(requests),
+        str(threads),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     kv = dict(item.split("=", 1) for item in line.split()[1:])
-    other = {} if kv["other"] == "-" else {
-        code: int(n) for code, n in (p.split(":") for p in kv["other"].split(","))}
+    other = (
+        {}
+        if kv["other"] == "-"
+        else {code: int(n) for code, n in (p.split(":") for p in kv["other"].split(","))}
+    )
     return WrkResult(
-        requests=int(kv["requests"]), duration_s=int(kv["duration_us"]) / 1e6, ok=int(kv["ok"]),
-        wraps=int(kv["wraps"]), loaded=int(kv["loaded"]),
+        requests=int(kv["requests"]),
+        duration_s=int(kv["duration_us"]) / 1e6,
+        ok=int(kv["ok"]),
+        wraps=int(kv["wraps"]),
+        loaded=int(kv["loaded"]),
         socket_errors={k: int(kv[k]) for k in ("connect", "read", "write", "timeout")},
-        p50_ms=int(kv["p50_us"]) / 1e3, p90_ms=int(kv["p90_us"]) / 1e3,
-        p99_ms=int(kv["p99_us"]) / 1e3, max_ms=int(kv["max_us"]) / 1e3, other=other,
+        p50_ms=int(kv["p50_us"]) / 1e3,
+        p90_ms=int(kv["p90_us"]) / 1e3,
+        p99_ms=int(kv["p99_us"]) / 1e3,
+        max_ms=int(kv["max_us"]) / 1e3,
+        other=other,
     )
 
 
-def warm_and_measure(server: Server, warmup: RequestSet, measured: RequestSet, concurrency: int,
-                     args: argparse.Namespace, cfg: BenchConfig) -> WrkResult:
+def warm_and_measure(
+    server: Server,
+    warmup: RequestSet,
+    measured: RequestSet,
+    concurrency: int,
+    args: argparse.Namespace,
+    cfg: BenchConfig,
+) -> WrkResult:
     """A short warm-up (own MsgIds, result only checked for errors), then the measured run."""
     warm = run_wrk(server.url, warmup.path, concurrency, args.warmup, cfg)
     if warm.non_2xx or warm.errors:
-        print(f"  ! warm-up of {server.name}: non-2xx {warm.other or 0}, "
-              f"socket errors {warm.socket_errors}")
+        print(f"  ! warm-up of {server.name}: non-2xx {warm.other or 0}, socket errors {warm.socket_errors}")
     time.sleep(0.5)  # let the warm-up's in-flight requests drain
     cpu0, wrk0, busy0 = cpu_seconds(server.proc.pid), children_cpu_seconds(), system_busy_seconds()
     result = run_wrk(server.url, measured.path, concurrency, args.duration, cfg)
@@ -347,11 +390,13 @@ def warm_and_measure(server: Server, warmup: RequestSet, measured: RequestSet, c
 
 # -- our service -------------------------------------------------------------------------------
 
+
 def migrated_database(cfg: BenchConfig, label: str) -> Path:
     """A fresh SQLite file per run, migrated with `wecom-warden migrate`."""
     db = cfg.tmp / f"{label}-{secrets.token_hex(3)}.db"  # never reused: MsgIds would repeat
-    done = subprocess.run([str(WARDEN), "migrate"], cwd=ROOT, env=cfg.env(db),
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [str(WARDEN), "migrate"], cwd=ROOT, env=cfg.env(db), capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wecom-warden migrate failed:\n{done.stdout}\n{done.stderr}")
     return db
@@ -365,13 +410,17 @@ def stored_events(db: Path, prefix: str) -> tuple[int, float | None]:
     """
     with contextlib.closing(sqlite3.connect(db)) as conn:
         like = (f"msg:{prefix}%",)
-        rows = int(conn.execute("SELECT count(*) FROM inbound_event WHERE dedupe_key LIKE ?",
-                                like).fetchone()[0])
+        rows = int(
+            conn.execute("SELECT count(*) FROM inbound_event WHERE dedupe_key LIKE ?", like).fetchone()[0]
+        )
         try:
-            commits = int(conn.execute(
-                "SELECT count(DISTINCT j.id) FROM job j, json_each(j.payload, '$.event_ids') ids"
-                " JOIN inbound_event e ON e.id = ids.value WHERE e.dedupe_key LIKE ?",
-                like).fetchone()[0])
+            commits = int(
+                conn.execute(
+                    "SELECT count(DISTINCT j.id) FROM job j, json_each(j.payload, '$.event_ids') ids"
+                    " JOIN inbound_event e ON e.id = ids.value WHERE e.dedupe_key LIKE ?",
+                    like,
+                ).fetchone()[0]
+            )
         except sqlite3.Error:
             commits = 0
     return rows, (rows / commits if commits else None)
@@ -396,8 +445,16 @@ class Row:
         return 0 <= self.stored - self.result.ok <= self.concurrency
 
 
-def run_ours(label: str, concurrency: int, warmup: RequestSet, measured: RequestSet,
-             args: argparse.Namespace, cfg: BenchConfig, *, worker: bool) -> Row:
+def run_ours(
+    label: str,
+    concurrency: int,
+    warmup: RequestSet,
+    measured: RequestSet,
+    args: argparse.Namespace,
+    cfg: BenchConfig,
+    *,
+    worker: bool,
+) -> Row:
     db = migrated_database(cfg, f"{label}-c{concurrency}")
     cmd = [str(WARDEN), "serve"] + ([] if worker else ["--no-worker"])
     with running_server(label, cmd, cfg.env(db), cfg) as server:
@@ -409,8 +466,9 @@ def run_ours(label: str, concurrency: int, warmup: RequestSet, measured: Request
     return row
 
 
-def run_bare(concurrency: int, warmup: RequestSet, measured: RequestSet,
-             args: argparse.Namespace, cfg: BenchConfig) -> Row:
+def run_bare(
+    concurrency: int, warmup: RequestSet, measured: RequestSet, args: argparse.Namespace, cfg: BenchConfig
+) -> Row:
     cmd = [sys.executable, "-m", "bench.bare_app"]
     with running_server("bare", cmd, cfg.env(), cfg) as server:
         result = warm_and_measure(server, warmup, measured, concurrency, args, cfg)
@@ -421,8 +479,11 @@ def run_bare(concurrency: int, warmup: RequestSet, measured: RequestSet,
 
 # Top-level lines of the traceback uvicorn logs when a client hangs up before the handler has read
 # the body: wrk does that to the requests in flight when it stops.
-_DISCONNECT_LINES = ("Traceback (most recent call last):", "starlette.requests.ClientDisconnect",
-                     "ERROR:    Exception in ASGI application")
+_DISCONNECT_LINES = (
+    "Traceback (most recent call last):",
+    "starlette.requests.ClientDisconnect",
+    "ERROR:    Exception in ASGI application",
+)
 
 
 def check_server_log(server: Server, row: Row) -> None:
@@ -437,18 +498,23 @@ def check_server_log(server: Server, row: Row) -> None:
     lines = [ln for ln in text.splitlines() if ln and not ln[0].isspace()]
     disconnects = text.count("starlette.requests.ClientDisconnect")
     if disconnects and all(ln.strip() in _DISCONNECT_LINES for ln in lines):
-        row.remarks.append(f"{server.name} logged {disconnects} ClientDisconnect traceback(s) "
-                           "(requests cut off when wrk stopped)")
+        row.remarks.append(
+            f"{server.name} logged {disconnects} ClientDisconnect traceback(s) "
+            "(requests cut off when wrk stopped)"
+        )
     else:
         row.notes.append(f"{server.name} logged:\n{tail(server.log, 25)}")
 
 
 # -- output ------------------------------------------------------------------------------------
 
+
 def print_table(rows: list[Row]) -> None:
-    head = (f"{'server':<24} {'conc':>4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'non-2xx':>7} {'sock err':>8} {'CPU µs/req':>10} {'other':>5} {'batch':>5}  "
-            "stored rows vs 200s")
+    head = (
+        f"{'server':<24} {'conc':>4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'non-2xx':>7} {'sock err':>8} {'CPU µs/req':>10} {'other':>5} {'batch':>5}  "
+        "stored rows vs 200s"
+    )
     print(head)
     print("-" * len(head))
     for row in rows:
@@ -462,15 +528,18 @@ def print_table(rows: list[Row]) -> None:
             diff = row.stored - r.ok
             verdict = "OK" if row.persistence_ok else "MISMATCH"
             check = f"{row.stored:,} vs {r.ok:,} ({diff:+d}, in flight ≤ {row.concurrency}) {verdict}"
-        print(f"{row.server:<24} {row.concurrency:>4} {r.rps:>8,.0f} {r.p50_ms:>7.2f} "
-              f"{r.p99_ms:>7.2f} {r.non_2xx:>7} {r.errors:>8} {cpu:>10} {other:>5} {batch:>5}  {check}")
+        print(
+            f"{row.server:<24} {row.concurrency:>4} {r.rps:>8,.0f} {r.p50_ms:>7.2f} "
+            f"{r.p99_ms:>7.2f} {r.non_2xx:>7} {r.errors:>8} {cpu:>10} {other:>5} {batch:>5}  {check}"
+        )
     print()
     for conc in sorted({row.concurrency for row in rows}):
         # Median requests/s per server over the --repeat runs (the only value with one run).
         rps: dict[str, float] = {}
         for name in dict.fromkeys(row.server for row in rows if row.concurrency == conc):
             rps[name] = statistics.median(
-                row.result.rps for row in rows if row.concurrency == conc and row.server == name)
+                row.result.rps for row in rows if row.concurrency == conc and row.server == name
+            )
         bare = rps.pop("bare wechatpy", 0.0)
         if not bare:
             continue
@@ -490,11 +559,14 @@ def problems(rows: list[Row]) -> list[str]:
         if r.errors:
             out.append(f"{where}: socket errors {r.socket_errors}")
         if r.wraps:
-            out.append(f"{where}: requests repeated ({r.wraps} wraps over {r.loaded:,} loaded); "
-                       "raise --requests")
+            out.append(
+                f"{where}: requests repeated ({r.wraps} wraps over {r.loaded:,} loaded); raise --requests"
+            )
         if r.other_load is not None and r.other_load > OTHER_LOAD_LIMIT:
-            out.append(f"{where}: other processes used {r.other_load:.0%} of a core during the "
-                       "run; its figures are disturbed, run again on a quiet machine")
+            out.append(
+                f"{where}: other processes used {r.other_load:.0%} of a core during the "
+                "run; its figures are disturbed, run again on a quiet machine"
+            )
         if not row.persistence_ok:
             out.append(f"{where}: {row.stored} stored rows but {r.ok} responses 200")
         out.extend(f"{where}: {note}" for note in row.notes if note)
@@ -502,6 +574,7 @@ def problems(rows: list[Row]) -> list[str]:
 
 
 # -- profile -----------------------------------------------------------------------------------
+
 
 def component(frame: str) -> str:
     """Which library the leaf frame `func (path:line)` of a py-spy sample belongs to."""
@@ -513,13 +586,23 @@ def component(frame: str) -> str:
     if frame == NO_FRAME:
         return NO_FRAME
     for marker, name in (
-        ("/wechatpy/", "wechatpy"), ("xmltodict", "xmltodict"), ("/defusedxml/", "defusedxml"),
-        ("/xml/", "xml.etree/expat"), ("/cryptography/", "cryptography (AES)"),
-        ("/sqlalchemy/", "SQLAlchemy"), ("/aiosqlite/", "aiosqlite"), ("/sqlite3/", "sqlite3"),
-        ("/fastapi/", "FastAPI"), ("/starlette/", "Starlette"), ("/uvicorn/", "uvicorn"),
-        ("/anyio/", "anyio (thread pool)"), ("/pydantic", "pydantic"),
-        ("/asyncio/", "asyncio"), (f"{ROOT}/app/", "app (ours)"),
-        ("/threading.py", "threading"), ("/queue.py", "queue"),
+        ("/wechatpy/", "wechatpy"),
+        ("xmltodict", "xmltodict"),
+        ("/defusedxml/", "defusedxml"),
+        ("/xml/", "xml.etree/expat"),
+        ("/cryptography/", "cryptography (AES)"),
+        ("/sqlalchemy/", "SQLAlchemy"),
+        ("/aiosqlite/", "aiosqlite"),
+        ("/sqlite3/", "sqlite3"),
+        ("/fastapi/", "FastAPI"),
+        ("/starlette/", "Starlette"),
+        ("/uvicorn/", "uvicorn"),
+        ("/anyio/", "anyio (thread pool)"),
+        ("/pydantic", "pydantic"),
+        ("/asyncio/", "asyncio"),
+        (f"{ROOT}/app/", "app (ours)"),
+        ("/threading.py", "threading"),
+        ("/queue.py", "queue"),
     ):
         if marker in frame:
             return name
@@ -528,8 +611,18 @@ def component(frame: str) -> str:
 
 NO_FRAME = "(no Python frame: C code)"
 # Frames every sample of a thread passes through; they say nothing about where time goes.
-ENTRY_FRAMES = {"<module>", "main", "cmd_serve", "run", "Server.run", "asyncio_run", "Runner.run",
-                "Thread._bootstrap", "Thread._bootstrap_inner", "Thread.run"}
+ENTRY_FRAMES = {
+    "<module>",
+    "main",
+    "cmd_serve",
+    "run",
+    "Server.run",
+    "asyncio_run",
+    "Runner.run",
+    "Thread._bootstrap",
+    "Thread._bootstrap_inner",
+    "Thread.run",
+}
 
 
 # Request-path stages whose inclusive share is reported: (function names separated by "|",
@@ -598,8 +691,7 @@ def summarize_pyspy(raw: Path, top: int) -> None:
     for frame, n in self_time.most_common(top):
         print(f"    {pct(n)}  {short(frame)}")
     print(f"\n  top {top} functions by inclusive time (thread entry frames left out):")
-    shown = [(f, n) for f, n in inclusive.most_common()
-             if f.partition(" (")[0] not in ENTRY_FRAMES][:top]
+    shown = [(f, n) for f, n in inclusive.most_common() if f.partition(" (")[0] not in ENTRY_FRAMES][:top]
     for frame, n in shown:
         print(f"    {pct(n)}  {short(frame)}")
 
@@ -618,28 +710,49 @@ def ensure_pyspy() -> Path | None:
     if pyspy.exists():
         return pyspy
     print("py-spy not in the venv: pip install py-spy")
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "py-spy"], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0 or not pyspy.exists():
         print(f"  could not install py-spy ({done.stderr.strip()[-300:]}); using cProfile")
         return None
     return pyspy
 
 
-def profile_pyspy(pyspy: Path, warmup: RequestSet, measured: RequestSet,
-                  args: argparse.Namespace, cfg: BenchConfig) -> bool:
+def profile_pyspy(
+    pyspy: Path, warmup: RequestSet, measured: RequestSet, args: argparse.Namespace, cfg: BenchConfig
+) -> bool:
     db = migrated_database(cfg, "profile")
     raw = cfg.tmp / "pyspy.txt"
     conc = args.profile_concurrency
-    with running_server("ours profiled", [str(WARDEN), "serve", "--no-worker"], cfg.env(db),
-                        cfg) as server:
+    with running_server("ours profiled", [str(WARDEN), "serve", "--no-worker"], cfg.env(db), cfg) as server:
         run_wrk(server.url, warmup.path, conc, args.warmup, cfg)
         # py-spy shares wrk's core; --nonblocking samples without pausing the server.
         spy = subprocess.Popen(
-            ["taskset", "-c", cfg.wrk_cpu, str(pyspy), "record", "--pid", str(server.proc.pid),
-             "--duration", f"{args.duration:.0f}", "--rate", "400", "--nonblocking",
-             "--function", "--full-filenames", "--format", "raw", "--output", str(raw)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                "taskset",
+                "-c",
+                cfg.wrk_cpu,
+                str(pyspy),
+                "record",
+                "--pid",
+                str(server.proc.pid),
+                "--duration",
+                f"{args.duration:.0f}",
+                "--rate",
+                "400",
+                "--nonblocking",
+                "--function",
+                "--full-filenames",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             time.sleep(0.5)  # py-spy attaches
             result = run_wrk(server.url, measured.path, conc, args.duration, cfg)
@@ -651,14 +764,17 @@ def profile_pyspy(pyspy: Path, warmup: RequestSet, measured: RequestSet,
     if spy.returncode != 0 or not raw.exists():
         print(f"  py-spy failed ({spy.returncode}): {out.strip()[-500:]}")
         return False
-    print(f"  ours --no-worker under py-spy at c={conc}: {result.rps:,.0f} req/s, "
-          f"p99 {result.p99_ms:.2f} ms, non-2xx {result.non_2xx}, socket errors {result.errors}")
+    print(
+        f"  ours --no-worker under py-spy at c={conc}: {result.rps:,.0f} req/s, "
+        f"p99 {result.p99_ms:.2f} ms, non-2xx {result.non_2xx}, socket errors {result.errors}"
+    )
     summarize_pyspy(raw, args.top)
     return True
 
 
-def profile_cprofile(warmup: RequestSet, measured: RequestSet, args: argparse.Namespace,
-                     cfg: BenchConfig) -> None:
+def profile_cprofile(
+    warmup: RequestSet, measured: RequestSet, args: argparse.Namespace, cfg: BenchConfig
+) -> None:
     """Fallback: ours in-process under cProfile (main thread only), driven by wrk."""
     db = migrated_database(cfg, "profile-cprofile")
     stats = cfg.tmp / "cprofile.pstats"
@@ -667,8 +783,10 @@ def profile_cprofile(warmup: RequestSet, measured: RequestSet, args: argparse.Na
     with running_server("ours cProfile", cmd, cfg.env(db), cfg) as server:
         run_wrk(server.url, warmup.path, conc, args.warmup, cfg)
         result = run_wrk(server.url, measured.path, conc, args.duration, cfg)
-    print(f"  ours under cProfile at c={conc}: {result.rps:,.0f} req/s (profiler overhead "
-          "included; startup and warm-up are in the profile too)")
+    print(
+        f"  ours under cProfile at c={conc}: {result.rps:,.0f} req/s (profiler overhead "
+        "included; startup and warm-up are in the profile too)"
+    )
     pstats.Stats(str(stats)).sort_stats("tottime").print_stats(args.top)
     pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(args.top)
 
@@ -688,8 +806,15 @@ def serve_cprofile(stats_path: str, host: str, port: int) -> int:
     profiler.enable()
     try:
         # uvicorn handles SIGINT itself (graceful shutdown), then returns here.
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                    proxy_headers=True, timeout_graceful_shutdown=10)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
     finally:
         profiler.disable()
         profiler.dump_stats(stats_path)
@@ -697,6 +822,7 @@ def serve_cprofile(stats_path: str, host: str, port: int) -> int:
 
 
 # -- main --------------------------------------------------------------------------------------
+
 
 def ensure_wrk() -> None:
     if shutil.which("wrk"):
@@ -708,22 +834,30 @@ def ensure_wrk() -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--duration", type=float, default=10, help="seconds per measured run")
     p.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per server")
-    p.add_argument("--requests", type=int, default=0,
-                   help="distinct requests per concurrency level (default: 15,000 per second "
-                        "of --duration)")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=0,
+        help="distinct requests per concurrency level (default: 15,000 per second of --duration)",
+    )
     p.add_argument("--concurrency", default="16,64", help="comma-separated connection counts")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="runs per server and concurrency, alternating servers; the ratio uses "
-                        "the median")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per server and concurrency, alternating servers; the ratio uses the median",
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--server-cpu", default="0")
     p.add_argument("--wrk-cpu", default="1")
-    p.add_argument("--no-worker-row", action="store_true",
-                   help="skip the 'ours + in-process worker' runs")
+    p.add_argument("--no-worker-row", action="store_true", help="skip the 'ours + in-process worker' runs")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--profiler", choices=["py-spy", "cprofile"], default="py-spy")
     p.add_argument("--profile-concurrency", type=int, default=16)
@@ -739,15 +873,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def describe_setup(args: argparse.Namespace, cfg: BenchConfig, n: int) -> None:
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True,
-                                 check=False).stdout.splitlines()[:1]
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{' '.join(wrk_version)}".strip())
+    wrk_version = subprocess.run(
+        ["wrk", "-v"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[:1]
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {' '.join(wrk_version)}".strip())
     print(f"uvicorn: 1 worker, loop={loop} http={http} (auto), access log off, log level warning")
-    print(f"server on CPU {cfg.server_cpu}, wrk ({cfg.threads} threads) on CPU {cfg.wrk_cpu}; "
-          f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run")
-    print(f"{n:,} distinct signed requests per concurrency level (+ warm-up set); "
-          f"databases and logs in {cfg.tmp}\n")
+    print(
+        f"server on CPU {cfg.server_cpu}, wrk ({cfg.threads} threads) on CPU {cfg.wrk_cpu}; "
+        f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run"
+    )
+    print(
+        f"{n:,} distinct signed requests per concurrency level (+ warm-up set); "
+        f"databases and logs in {cfg.tmp}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -776,8 +914,7 @@ def main(argv: list[str] | None = None) -> int:
             digit = str(round_no % 10)
             warm = RequestSet(tmp / f"warm-{conc}.txt", WARMUP + digit, n_warm, seed=round_no)
             measured = RequestSet(tmp / f"req-{conc}.txt", MEASURED + digit, n, seed=1000 + round_no)
-            runs: list[tuple[str, bool | None]] = [("bare wechatpy", None),
-                                                   ("ours --no-worker", False)]
+            runs: list[tuple[str, bool | None]] = [("bare wechatpy", None), ("ours --no-worker", False)]
             if not args.no_worker_row:
                 runs.append(("ours + worker", True))
             # With --repeat the servers alternate, so slow drifts of the machine hit all alike.
@@ -805,8 +942,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  note: {row.server} c={row.concurrency}: {remark}")
 
         if not args.no_profile:
-            print(f"\n== profile: ours --no-worker at c={args.profile_concurrency}, "
-                  f"{args.duration:g} s")
+            print(f"\n== profile: ours --no-worker at c={args.profile_concurrency}, {args.duration:g} s")
             warm = RequestSet(tmp / "warm-profile.txt", WARMUP + "0", n_warm, seed=1)
             measured = RequestSet(tmp / "req-profile.txt", MEASURED + "0", n, seed=1000)
             warm.ensure_fresh(crypto, cfg)

@@ -48,6 +48,5 @@ def handle_aibot(fields: Fields) -> ChatMessage:
         source=MessageSource.AIBOT,
         chat_id=str(fields.get("chatid") or "") or None,
         mentions=tuple(_MENTION.findall(text)),
-        quoted_msg_id=(str(quote.get("msgid")) if isinstance(quote, dict) and quote.get("msgid")
-                       else None),
+        quoted_msg_id=(str(quote.get("msgid")) if isinstance(quote, dict) and quote.get("msgid") else None),
     )

@@ -149,8 +149,9 @@ class Policy(Protocol[S_contra]):
     def evaluate(self, subject: S_contra, context: PolicyContext) -> list[Decision]: ...
 
 
-def evaluate_all(policies: Sequence[Policy[S_contra]], subject: S_contra,
-                 context: PolicyContext) -> list[Decision]:
+def evaluate_all(
+    policies: Sequence[Policy[S_contra]], subject: S_contra, context: PolicyContext
+) -> list[Decision]:
     """Every policy's decisions, with an explicit allow from each policy that found nothing,
     so the stored record shows every check that ran (also the ones that passed)."""
     decisions: list[Decision] = []

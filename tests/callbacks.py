@@ -20,10 +20,12 @@ from tests.dbutil import fetch
 
 AGENT = 1000002
 
-TEXT = ("<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[zhangsan]]>"
-        "</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        "<Content><![CDATA[{content}]]></Content><MsgId>{msgid}</MsgId>"
-        "<AgentID>1000002</AgentID></xml>")
+TEXT = (
+    "<xml><ToUserName><![CDATA[{corp}]]></ToUserName><FromUserName><![CDATA[zhangsan]]>"
+    "</FromUserName><CreateTime>{ts}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[{content}]]></Content><MsgId>{msgid}</MsgId>"
+    "<AgentID>1000002</AgentID></xml>"
+)
 
 
 def text_message(msgid: int, content: str = "收到") -> str:
@@ -37,15 +39,18 @@ class Client:
     def __init__(self, settings: Settings, url: str) -> None:
         self.settings = settings
         self.url = url
-        self.crypto = CallbackCrypto(settings.token.get_secret_value(),
-                                     settings.aes_key.get_secret_value(), settings.corp_id)
+        self.crypto = CallbackCrypto(
+            settings.token.get_secret_value(), settings.aes_key.get_secret_value(), settings.corp_id
+        )
 
-    def signed(self, plaintext: str, *, ts: int | None = None, crypto: CallbackCrypto | None = None
-               ) -> tuple[dict[str, str], bytes]:
+    def signed(
+        self, plaintext: str, *, ts: int | None = None, crypto: CallbackCrypto | None = None
+    ) -> tuple[dict[str, str], bytes]:
         ts_text = str(ts if ts is not None else int(time.time()))
         nonce = secrets.token_hex(5)
-        body, sig = (crypto or self.crypto).envelope_xml(plaintext, timestamp=ts_text, nonce=nonce,
-                                                         agent_id=str(AGENT))
+        body, sig = (crypto or self.crypto).envelope_xml(
+            plaintext, timestamp=ts_text, nonce=nonce, agent_id=str(AGENT)
+        )
         return {"msg_signature": sig, "timestamp": ts_text, "nonce": nonce}, body
 
     def post(self, params: dict[str, str], body: bytes, **kw: Any) -> httpx.Response:
@@ -70,27 +75,44 @@ def post_text(settings: Settings, url: str, msgid: int, content: str) -> None:
 
 def aibot_message(msgid: str, text: str = "@warden 收到") -> str:
     """An AI-bot group message from zhaoliu."""
-    return json.dumps({"msgid": msgid, "aibotid": "aib-1", "chatid": "wrkSFfCgAAAA",
-                       "chattype": "group", "from": {"userid": "zhaoliu"},
-                       "response_url": "https://example.invalid/once", "msgtype": "text",
-                       "text": {"content": text}}, ensure_ascii=False)
+    return json.dumps(
+        {
+            "msgid": msgid,
+            "aibotid": "aib-1",
+            "chatid": "wrkSFfCgAAAA",
+            "chattype": "group",
+            "from": {"userid": "zhaoliu"},
+            "response_url": "https://example.invalid/once",
+            "msgtype": "text",
+            "text": {"content": text},
+        },
+        ensure_ascii=False,
+    )
 
 
-def post_aibot(crypto: CallbackCrypto, url: str, plaintext: str, *, ts: int | None = None,
-               sig: str | None = None) -> httpx.Response:
+def post_aibot(
+    crypto: CallbackCrypto, url: str, plaintext: str, *, ts: int | None = None, sig: str | None = None
+) -> httpx.Response:
     ts_text = str(ts or int(time.time()))
     nonce = secrets.token_hex(4)
     body, signed = crypto.envelope_json(plaintext, timestamp=ts_text, nonce=nonce)
-    return httpx.post(f"{url}/wecom/aibot", content=body, params={
-        "msg_signature": sig or signed, "timestamp": ts_text, "nonce": nonce})
+    return httpx.post(
+        f"{url}/wecom/aibot",
+        content=body,
+        params={"msg_signature": sig or signed, "timestamp": ts_text, "nonce": nonce},
+    )
 
 
 def sender_target(settings: Settings, url: str) -> CallbackTarget:
     """Where the simulator's CallbackSender delivers for this service."""
-    return CallbackTarget(url=f"{url}/wecom/callback", aibot_url=f"{url}/wecom/aibot",
-                          token=settings.token.get_secret_value(),
-                          encoding_aes_key=settings.aes_key.get_secret_value(),
-                          corp_id=CORP_ID, agent_id=AGENT)
+    return CallbackTarget(
+        url=f"{url}/wecom/callback",
+        aibot_url=f"{url}/wecom/aibot",
+        token=settings.token.get_secret_value(),
+        encoding_aes_key=settings.aes_key.get_secret_value(),
+        corp_id=CORP_ID,
+        agent_id=AGENT,
+    )
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -102,14 +124,14 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
 
 
 def wait_processed(db: str, n: int) -> None:
-    wait_for(lambda: fetch(db, "SELECT count(*) FROM inbound_event WHERE status = 'processed'"
-                           )[0][0] >= n)
+    wait_for(lambda: fetch(db, "SELECT count(*) FROM inbound_event WHERE status = 'processed'")[0][0] >= n)
 
 
 def text_event(msg_id: int) -> InboxRecord:
     """An inbox record of an app text message, for tests that feed the inbox directly."""
-    xml = (f"<xml><ToUserName>wwcorp</ToUserName><FromUserName>lisi</FromUserName>"
-           f"<CreateTime>1763712000</CreateTime><MsgType>text</MsgType>"
-           f"<Content>第{msg_id}条</Content><MsgId>{msg_id}</MsgId></xml>")
-    return InboxRecord(dedupe_key=f"msg:{msg_id}", source=EventSource.APP, msg_type="text",
-                       payload=xml)
+    xml = (
+        f"<xml><ToUserName>wwcorp</ToUserName><FromUserName>lisi</FromUserName>"
+        f"<CreateTime>1763712000</CreateTime><MsgType>text</MsgType>"
+        f"<Content>第{msg_id}条</Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+    return InboxRecord(dedupe_key=f"msg:{msg_id}", source=EventSource.APP, msg_type="text", payload=xml)

@@ -43,10 +43,12 @@ class WarnEveryMessage:
     the smallest policy-shaped consumer, to drive the real path callback → router → executor."""
 
     async def handle(self, record: ChatMessage, ctx: DomainContext) -> None:
-        await ctx.plan(kind=ActionKind.SEND_PRIVATE_MESSAGE,
-                       params={"touser": [record.sender], "msgtype": "text",
-                               "body": {"content": "请回复收到 (A1)"}},
-                       idempotency_key=f"test-warn:{record.msg_id}", reason="A1: test")
+        await ctx.plan(
+            kind=ActionKind.SEND_PRIVATE_MESSAGE,
+            params={"touser": [record.sender], "msgtype": "text", "body": {"content": "请回复收到 (A1)"}},
+            idempotency_key=f"test-warn:{record.msg_id}",
+            reason="A1: test",
+        )
 
     def domain(self) -> Domain:
         def build(_: DomainDeps) -> DomainParts:

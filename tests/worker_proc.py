@@ -47,5 +47,6 @@ async def main(url: str, mode: str, out: Path, lease_s: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], Path(sys.argv[3]),
-                     float(sys.argv[4]) if len(sys.argv) > 4 else 60.0))
+    asyncio.run(
+        main(sys.argv[1], sys.argv[2], Path(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 60.0)
+    )

@@ -35,7 +35,12 @@ async def require_admin(
                 await repository.touch_admin_token(session, token)
     if token is None:
         client = request.client.host if request.client else "-"
-        log_event("admin.unauthorized", client=client, method=request.method,
-                  path=request.url.path, token_given=credentials is not None)
+        log_event(
+            "admin.unauthorized",
+            client=client,
+            method=request.method,
+            path=request.url.path,
+            token_given=credentials is not None,
+        )
         raise _UNAUTHORIZED
     return token

@@ -52,15 +52,28 @@ class Stale(CallbackRejected):
 
 
 def _log_refusal(runtime: Runtime, exc: CallbackRejected, endpoint: str, client: str) -> None:
-    log_limited(runtime.refusal_log, f"{endpoint}:{exc.reason}", "callback.refused",
-                endpoint=endpoint, status=exc.status, reason=exc.reason, client=client)
+    log_limited(
+        runtime.refusal_log,
+        f"{endpoint}:{exc.reason}",
+        "callback.refused",
+        endpoint=endpoint,
+        status=exc.status,
+        reason=exc.reason,
+        client=client,
+    )
 
 
 def _log_undecodable(runtime: Runtime, exc: Exception, endpoint: str) -> None:
     """An unforeseen error while decoding (a bug, or input we did not think of): ERROR, limited."""
     error = type(exc).__name__
-    log_limited(runtime.refusal_log, f"{endpoint}:{error}", "callback.undecodable",
-                level=logging.ERROR, endpoint=endpoint, error=error)
+    log_limited(
+        runtime.refusal_log,
+        f"{endpoint}:{error}",
+        "callback.undecodable",
+        level=logging.ERROR,
+        endpoint=endpoint,
+        error=error,
+    )
 
 
 def signed_query(params: Mapping[str, str], runtime: Runtime) -> SignedQuery:
@@ -78,6 +91,7 @@ def signed_query(params: Mapping[str, str], runtime: Runtime) -> SignedQuery:
 # -- POST: plain ASGI -------------------------------------------------------------------------
 
 # The decoders' failures after decrypt_* returned are all Undecodable: the plaintext is signed.
+
 
 def decode_app(runtime: Runtime, query: SignedQuery, body: bytes) -> InboxRecord:
     plaintext = runtime.app_crypto.decrypt_xml(query, body)
@@ -172,8 +186,8 @@ class CallbackIngest:
 
 # -- GET: WeCom's URL check, FastAPI routes ----------------------------------------------------
 
-def _verify_url(request: Request, crypto: Callable[[Runtime], CallbackCrypto], name: str
-                ) -> Response:
+
+def _verify_url(request: Request, crypto: Callable[[Runtime], CallbackCrypto], name: str) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         query = signed_query(request.query_params, runtime)
@@ -210,9 +224,11 @@ _SIGNED_PARAMS = [
 ]
 _ANSWERS = {
     "200": {"description": "stored (or already stored: a WeCom retry); empty body"},
-    "400": {"description": "malformed envelope (XML/JSON, entity declarations, parameters); and, "
-                           "once the signature checks out, anything else wrong (base64, padding, "
-                           "CorpID/receiveid, plaintext): always the body `undecodable`"},
+    "400": {
+        "description": "malformed envelope (XML/JSON, entity declarations, parameters); and, "
+        "once the signature checks out, anything else wrong (base64, padding, "
+        "CorpID/receiveid, plaintext): always the body `undecodable`"
+    },
     "403": {"description": "bad signature, timestamp outside the window"},
     "413": {"description": "body over WARDEN_MAX_BODY_BYTES (64 KiB)"},
     "503": {"description": "could not be stored now; WeCom will retry"},
@@ -221,13 +237,23 @@ _ANSWERS = {
 
 def document_posts(schema: dict[str, Any]) -> None:
     """Describe the two ASGI-served POSTs in the OpenAPI schema (FastAPI does not see them)."""
-    bodies = {APP_PATH: ("application/xml", "<xml><ToUserName/><Encrypt/><AgentID/></xml>",
-                         "An encrypted message or event from the self-built app"),
-              AIBOT_PATH: ("application/json", '{"encrypt": "..."}',
-                           "An encrypted JSON message from the AI bot (receiveid \"\")")}
+    bodies = {
+        APP_PATH: (
+            "application/xml",
+            "<xml><ToUserName/><Encrypt/><AgentID/></xml>",
+            "An encrypted message or event from the self-built app",
+        ),
+        AIBOT_PATH: (
+            "application/json",
+            '{"encrypt": "..."}',
+            'An encrypted JSON message from the AI bot (receiveid "")',
+        ),
+    }
     for path, (media, example, summary) in bodies.items():
         schema.setdefault("paths", {}).setdefault(path, {})["post"] = {
-            "tags": ["wecom"], "summary": summary, "parameters": _SIGNED_PARAMS,
+            "tags": ["wecom"],
+            "summary": summary,
+            "parameters": _SIGNED_PARAMS,
             "requestBody": {"required": True, "content": {media: {"example": example}}},
             "responses": _ANSWERS,
         }

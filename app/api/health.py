@@ -27,6 +27,7 @@ async def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> JSONRespo
     except DatabaseNotReady as exc:
         return JSONResponse({"status": "not ready", "reason": str(exc)}, status_code=503)
     if runtime.worker is not None and runtime.worker.stopped:
-        return JSONResponse({"status": "not ready", "reason": "the in-process worker stopped"},
-                            status_code=503)
+        return JSONResponse(
+            {"status": "not ready", "reason": "the in-process worker stopped"}, status_code=503
+        )
     return JSONResponse({"status": "ready", "worker": runtime.worker is not None})

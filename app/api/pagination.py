@@ -13,8 +13,7 @@ from pydantic import BaseModel
 MAX_ID = 2**31 - 1
 
 Limit = Annotated[int, Query(ge=1, le=500, description="at most this many rows, newest first")]
-BeforeId = Annotated[int | None, Query(ge=1, le=MAX_ID,
-                                       description="rows with a smaller id (next page)")]
+BeforeId = Annotated[int | None, Query(ge=1, le=MAX_ID, description="rows with a smaller id (next page)")]
 
 
 class HasId(Protocol):

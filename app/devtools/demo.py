@@ -70,33 +70,45 @@ def _status(delivery: cb.Delivery) -> str:
     return f"{last.status} in {last.elapsed_s * 1000:.0f} ms" if last.status else str(last.error)
 
 
-async def _deliver_story(story: Story, sender: CallbackSender, corp: str, agent: int
-                         ) -> cb.Delivery:
+async def _deliver_story(story: Story, sender: CallbackSender, corp: str, agent: int) -> cb.Delivery:
     """The callbacks of an ordinary morning; returns the first delivery, retried later."""
     msg_id = secrets.randbelow(10**15)
-    text = cb.app_text_xml(corp_id=corp, agent_id=agent, from_user="zhangsan", content="收到",
-                           msg_id=msg_id)
+    text = cb.app_text_xml(corp_id=corp, agent_id=agent, from_user="zhangsan", content="收到", msg_id=msg_id)
     first = await sender.send_xml(text)
     story.line("张三 replies 收到 to the app (single chat)", _status(first))
     steps: list[tuple[str, str]] = [
-        ("directory: 吴九 (wujiu) has left the company",
-         cb.change_contact_xml(corp_id=corp, change_type=cb.ContactChange.DELETE_USER,
-                               userid="wujiu")),
-        ("customer group: 陈先生 joined by QR code",
-         cb.change_external_chat_xml(corp_id=corp, chat_id="wrOgQhDgAAcwMTB7YmDkbeBsgT_Kmz3Q",
-                                     update_detail=cb.ExternalChatChange.ADD_MEMBER,
-                                     members=["wmQ2vRDgAAhZk9wD2pT8xYFq1mGx_n4A"], join_scene=3)),
-        ("chat archive: new messages to pull",
-         cb.msgaudit_notify_xml(corp_id=corp, agent_id=agent)),
-        ("赵六 presses 收到 on a notice card",
-         cb.template_card_event_xml(corp_id=corp, agent_id=agent, from_user="zhaoliu",
-                                    event_key="ack", task_id=f"notice-{msg_id}",
-                                    response_code=secrets.token_hex(8))),
+        (
+            "directory: 吴九 (wujiu) has left the company",
+            cb.change_contact_xml(corp_id=corp, change_type=cb.ContactChange.DELETE_USER, userid="wujiu"),
+        ),
+        (
+            "customer group: 陈先生 joined by QR code",
+            cb.change_external_chat_xml(
+                corp_id=corp,
+                chat_id="wrOgQhDgAAcwMTB7YmDkbeBsgT_Kmz3Q",
+                update_detail=cb.ExternalChatChange.ADD_MEMBER,
+                members=["wmQ2vRDgAAhZk9wD2pT8xYFq1mGx_n4A"],
+                join_scene=3,
+            ),
+        ),
+        ("chat archive: new messages to pull", cb.msgaudit_notify_xml(corp_id=corp, agent_id=agent)),
+        (
+            "赵六 presses 收到 on a notice card",
+            cb.template_card_event_xml(
+                corp_id=corp,
+                agent_id=agent,
+                from_user="zhaoliu",
+                event_key="ack",
+                task_id=f"notice-{msg_id}",
+                response_code=secrets.token_hex(8),
+            ),
+        ),
     ]
     for label, xml in steps:
         story.line(label, _status(await sender.send_xml(xml)))
-    bot = await sender.send_aibot(cb.aibot_text_json(
-        aibotid="aib-warden", chatid=SALES, from_user="zhouba", content="@warden 收到"))
+    bot = await sender.send_aibot(
+        cb.aibot_text_json(aibotid="aib-warden", chatid=SALES, from_user="zhouba", content="@warden 收到")
+    )
     story.line("AI bot: 周八 writes “@warden 收到” in 销售部工作群", _status(bot))
     return first
 
@@ -104,19 +116,29 @@ async def _deliver_story(story: Story, sender: CallbackSender, corp: str, agent:
 async def _hostile(story: Story, url: str, target: CallbackTarget) -> None:
     crypto = target.app_crypto()
     now = str(int(time.time()))
-    body, sig = crypto.envelope_xml("<xml><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
-                                    timestamp=now, nonce="1", agent_id=str(target.agent_id))
+    body, sig = crypto.envelope_xml(
+        "<xml><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
+        timestamp=now,
+        nonce="1",
+        agent_id=str(target.agent_id),
+    )
     stale = str(int(time.time()) - 3600)
-    old_body, old_sig = crypto.envelope_xml("<xml><MsgType>text</MsgType><MsgId>2</MsgId></xml>",
-                                            timestamp=stale, nonce="1", agent_id="1")
+    old_body, old_sig = crypto.envelope_xml(
+        "<xml><MsgType>text</MsgType><MsgId>2</MsgId></xml>", timestamp=stale, nonce="1", agent_id="1"
+    )
     attempts: list[tuple[str, dict[str, str], bytes]] = [
         ("a forged signature", {"msg_signature": "0" * 40, "timestamp": now, "nonce": "1"}, body),
-        ("a replay from an hour ago", {"msg_signature": old_sig, "timestamp": stale,
-                                       "nonce": "1"}, old_body),
-        ("an XML entity bomb", {"msg_signature": sig, "timestamp": now, "nonce": "1"},
-         b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml>&b;</xml>'),
-        ("a 100 KiB body", {"msg_signature": sig, "timestamp": now, "nonce": "1"},
-         b"<xml>" + b"x" * 100_000 + b"</xml>"),
+        ("a replay from an hour ago", {"msg_signature": old_sig, "timestamp": stale, "nonce": "1"}, old_body),
+        (
+            "an XML entity bomb",
+            {"msg_signature": sig, "timestamp": now, "nonce": "1"},
+            b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><xml>&b;</xml>',
+        ),
+        (
+            "a 100 KiB body",
+            {"msg_signature": sig, "timestamp": now, "nonce": "1"},
+            b"<xml>" + b"x" * 100_000 + b"</xml>",
+        ),
     ]
     async with httpx.AsyncClient(trust_env=False) as http:
         for label, params, payload in attempts:
@@ -138,19 +160,38 @@ async def _act(runtime: Runtime, run: str) -> dict[str, int]:
     ids: dict[str, int] = {}
     async with session_scope(runtime.sessions) as session:
         plans: list[tuple[str, ActionKind, dict[str, Any], str]] = [
-            ("remind", ActionKind.SEND_PRIVATE_MESSAGE,
-             {"touser": ["lisi"], "msgtype": "text",
-              "body": {"content": "【通知】明早9点销售例会，请回复“收到”。(A1)"}},
-             "A1: notice not yet acknowledged after 30 min"),
-            ("remove", ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]},
-             "M5: 吴九 has left the company (change_contact delete_user)"),
-            ("advised", ActionKind.REMOVE_MEMBER, {"chatid": LUNCH, "userids": ["zhengshi"]},
-             "M1: 郑十 never activated WeCom"),
+            (
+                "remind",
+                ActionKind.SEND_PRIVATE_MESSAGE,
+                {
+                    "touser": ["lisi"],
+                    "msgtype": "text",
+                    "body": {"content": "【通知】明早9点销售例会，请回复“收到”。(A1)"},
+                },
+                "A1: notice not yet acknowledged after 30 min",
+            ),
+            (
+                "remove",
+                ActionKind.REMOVE_MEMBER,
+                {"chatid": SALES, "userids": ["wujiu"]},
+                "M5: 吴九 has left the company (change_contact delete_user)",
+            ),
+            (
+                "advised",
+                ActionKind.REMOVE_MEMBER,
+                {"chatid": LUNCH, "userids": ["zhengshi"]},
+                "M1: 郑十 never activated WeCom",
+            ),
         ]
         for name, kind, params, reason in plans:
-            planned = await runtime.planner.plan(session, kind=kind, params=params, reason=reason,
-                                                 idempotency_key=f"demo-{run}-{name}",
-                                                 requested_by="demo")
+            planned = await runtime.planner.plan(
+                session,
+                kind=kind,
+                params=params,
+                reason=reason,
+                idempotency_key=f"demo-{run}-{name}",
+                requested_by="demo",
+            )
             ids[name] = planned.id
     return ids
 
@@ -169,8 +210,7 @@ def _terminate_like_ctrl_c(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(*, keep_running: bool = False, database_url: str | None = None,
-             pace: float = 0.4) -> int:
+def run_demo(*, keep_running: bool = False, database_url: str | None = None, pace: float = 0.4) -> int:
     story = Story(float(os.environ.get("WARDEN_DEMO_PACE", pace)))
     configure_logging("ERROR")  # the story is the output; the service logs only real errors
     # Not WARDEN_DATABASE_URL: that is the database `serve` uses, and demo rows do not belong there.
@@ -183,8 +223,7 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None,
     story.line(f"database {mask_url(url)}", f"migrated to {head_revision()}")
     # A token of its own, revoked when the demo ends (it is printed, so it must not outlive it).
     token_name = f"demo {run}"
-    asyncio.run(in_session(url, lambda s: repository.add_admin_token(s, name=token_name,
-                                                                     token=admin_token)))
+    asyncio.run(in_session(url, lambda s: repository.add_admin_token(s, name=token_name, token=admin_token)))
     previous = signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
         _play(story, url, run, sim_config, admin_token, keep_running=keep_running)
@@ -194,52 +233,64 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None,
     return 0
 
 
-def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: str, *,
-          keep_running: bool) -> None:
+def _play(
+    story: Story, url: str, run: str, sim_config: SimConfig, admin_token: str, *, keep_running: bool
+) -> None:
     with SimulatorServer(config=sim_config) as sim:
         org = sim.state.org
-        story.line(f"WeCom simulator {sim.base_url}",
-                   f"{len(org.users)} people, {len(org.app_chats)} groups")
+        story.line(f"WeCom simulator {sim.base_url}", f"{len(org.users)} people, {len(org.app_chats)} groups")
         settings = Settings(
-            corp_id=sim_config.corp_id, agent_id=sim_config.agent_id, secret=sim_config.secret,
-            token=generate_token(), aes_key=generate_aes_key(), database_url=url,
-            wecom_base_url=sim.base_url, admin_token=None,
+            corp_id=sim_config.corp_id,
+            agent_id=sim_config.agent_id,
+            secret=sim_config.secret,
+            token=generate_token(),
+            aes_key=generate_aes_key(),
+            database_url=url,
+            wecom_base_url=sim.base_url,
+            admin_token=None,
             robot_keys={c.chatid: c.robot_key for c in org.app_chats.values() if c.robot_key},
         )
         app = create_app(settings)
         with ThreadedServer(app) as server:
             story.line(f"wecom-warden {server.url}", "worker running")
-            target = CallbackTarget(url=f"{server.url}/wecom/callback",
-                                    aibot_url=f"{server.url}/wecom/aibot",
-                                    token=settings.token.get_secret_value(),
-                                    encoding_aes_key=settings.aes_key.get_secret_value(),
-                                    corp_id=settings.corp_id, agent_id=settings.agent_id)
+            target = CallbackTarget(
+                url=f"{server.url}/wecom/callback",
+                aibot_url=f"{server.url}/wecom/aibot",
+                token=settings.token.get_secret_value(),
+                encoding_aes_key=settings.aes_key.get_secret_value(),
+                corp_id=settings.corp_id,
+                agent_id=settings.agent_id,
+            )
             sender = CallbackSender(target)
-            admin = httpx.Client(base_url=server.url, trust_env=False,
-                                 headers={"Authorization": f"Bearer {admin_token}"})
+            admin = httpx.Client(
+                base_url=server.url, trust_env=False, headers={"Authorization": f"Bearer {admin_token}"}
+            )
             before = admin.get("/api/v1/events", params={"limit": 1}).json()["counts"]
 
             story.chapter("IT saves the callback URL in the WeCom console; WeCom checks it")
             check = asyncio.run(sender.verify_url())
-            story.line("GET /wecom/callback with an encrypted echostr",
-                       f"{check.status} “{check.answer}”"
-                       if check.passed else f"FAILED {check.status} {check.error}")
+            story.line(
+                "GET /wecom/callback with an encrypted echostr",
+                f"{check.status} “{check.answer}”"
+                if check.passed
+                else f"FAILED {check.status} {check.error}",
+            )
 
             story.chapter("Callbacks arrive: verified, decrypted, stored, answered 200 at once")
-            first_delivery = asyncio.run(_deliver_story(story, sender, settings.corp_id,
-                                                     settings.agent_id))
+            first_delivery = asyncio.run(_deliver_story(story, sender, settings.corp_id, settings.agent_id))
 
             story.chapter("WeCom did not hear back in time and retries the same request")
             first = _wait_processed(admin, 0)
             stored_before = sum(first["counts"].values())
             with httpx.Client(trust_env=False) as http:
                 for n in range(3):  # WeCom resends the identical request, up to 3 times
-                    r = http.post(target.url, params=first_delivery.params,
-                                  content=first_delivery.body)
+                    r = http.post(target.url, params=first_delivery.params, content=first_delivery.body)
                     story.line(f"retry {n + 1} of 张三's message", f"{r.status_code}")
             stored_after = sum(admin.get("/api/v1/events").json()["counts"].values())
-            story.line("events stored before / after the retries",
-                       f"{stored_before} / {stored_after} (de-duplicated)")
+            story.line(
+                "events stored before / after the retries",
+                f"{stored_before} / {stored_after} (de-duplicated)",
+            )
 
             story.chapter("Someone tries to feed the service false callbacks")
             asyncio.run(_hostile(story, target.url, target))
@@ -247,8 +298,10 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
             story.chapter("The worker turns each event into a record for the policies")
             page = _wait_processed(admin, sum(before.values()) + STORY_EVENTS)
             for item in reversed(page["items"][:STORY_EVENTS]):
-                story.line(f"#{item['id']} {item['source']}: {item['type']}",
-                           f"{item['status']} → {item['record_kind']}")
+                story.line(
+                    f"#{item['id']} {item['source']}: {item['type']}",
+                    f"{item['status']} → {item['record_kind']}",
+                )
 
             story.chapter("The service acts, only through the executor (policies plan these later)")
             runtime: Runtime = app.state.runtime
@@ -263,8 +316,9 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
             chats = sim.state.snapshot()["app_chats"]
             story.line("销售部工作群 members now", ", ".join(chats[SALES]["members"]))
             if actions[ids["advised"]]["wecom_errcode"] == 86008:
-                story.line("午饭搭子 (86008: not created by the app) members now",
-                           ", ".join(chats[LUNCH]["members"]))
+                story.line(
+                    "午饭搭子 (86008: not created by the app) members now", ", ".join(chats[LUNCH]["members"])
+                )
 
             story.chapter("李四 replies 收到 to the reminder")
             _reply_and_recall(story, sender, admin, runtime, run, actions[ids["remind"]])
@@ -276,10 +330,13 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
             print(f"\nDone. The service kept a record of every act: {server.url}/docs")
             if keep_running:
                 print(f"  database: {mask_url(url)} (the demo's own)")
-                print(f"  curl -H 'Authorization: Bearer {admin_token}' "
-                      f"{server.url}/api/v1/actions\n"
-                      "Both keep running; Ctrl-C to stop (the demo's admin token is revoked "
-                      "then).", flush=True)
+                print(
+                    f"  curl -H 'Authorization: Bearer {admin_token}' "
+                    f"{server.url}/api/v1/actions\n"
+                    "Both keep running; Ctrl-C to stop (the demo's admin token is revoked "
+                    "then).",
+                    flush=True,
+                )
                 try:
                     while True:
                         time.sleep(3600)
@@ -288,30 +345,49 @@ def _play(story: Story, url: str, run: str, sim_config: SimConfig, admin_token: 
             admin.close()
 
 
-def _reply_and_recall(story: Story, sender: CallbackSender, admin: httpx.Client, runtime: Runtime,
-                      run: str, reminder: dict[str, Any]) -> None:
+def _reply_and_recall(
+    story: Story,
+    sender: CallbackSender,
+    admin: httpx.Client,
+    runtime: Runtime,
+    run: str,
+    reminder: dict[str, Any],
+) -> None:
     """李四 really replies (a callback); the reminder is recalled only if that reply was stored and
     processed and the reminder was delivered."""
     target = sender.target
     msg_id = secrets.randbelow(10**15)
-    reply = asyncio.run(sender.send_xml(cb.app_text_xml(
-        corp_id=target.corp_id, agent_id=target.agent_id, from_user="lisi", content="收到",
-        msg_id=msg_id)))
+    reply = asyncio.run(
+        sender.send_xml(
+            cb.app_text_xml(
+                corp_id=target.corp_id,
+                agent_id=target.agent_id,
+                from_user="lisi",
+                content="收到",
+                msg_id=msg_id,
+            )
+        )
+    )
     story.line("李四 replies 收到 to the app (single chat)", _status(reply))
     event = _wait_event(admin, xml_dedupe_key({"MsgId": str(msg_id)}, ""))
     if event is None:
         story.line("the reply was not stored", "nothing to recall")
         return
-    story.line(f"#{event['id']} {event['source']}: {event['type']}",
-               f"{event['status']} → {event['record_kind']}")
+    story.line(
+        f"#{event['id']} {event['source']}: {event['type']}", f"{event['status']} → {event['record_kind']}"
+    )
     if event["status"] != "processed" or not reminder["wecom_msgid"]:
-        story.line("the reminder is not recalled", "it was never delivered"
-                   if not reminder["wecom_msgid"] else f"the reply is {event['status']}")
+        story.line(
+            "the reminder is not recalled",
+            "it was never delivered" if not reminder["wecom_msgid"] else f"the reply is {event['status']}",
+        )
         return
     recall = asyncio.run(_recall(runtime, run, reminder["wecom_msgid"]))
     recalled = _wait_actions(admin, {recall})[recall]
-    story.line("recall_message (the reminder is no longer needed)",
-               f"{recalled['status']}, errcode {recalled['wecom_errcode']}")
+    story.line(
+        "recall_message (the reminder is no longer needed)",
+        f"{recalled['status']}, errcode {recalled['wecom_errcode']}",
+    )
 
 
 def _wait_event(admin: httpx.Client, dedupe_key: str, timeout: float = 30.0) -> dict[str, Any] | None:
@@ -328,14 +404,17 @@ def _wait_event(admin: httpx.Client, dedupe_key: str, timeout: float = 30.0) -> 
 async def _recall(runtime: Runtime, run: str, msgid: str) -> int:
     async with session_scope(runtime.sessions) as session:
         planned = await runtime.planner.plan(
-            session, kind=ActionKind.RECALL_MESSAGE, params={"msgid": msgid},
+            session,
+            kind=ActionKind.RECALL_MESSAGE,
+            params={"msgid": msgid},
             reason="A3: acknowledged, the reminder is no longer needed",
-            idempotency_key=f"demo-{run}-recall", requested_by="demo")
+            idempotency_key=f"demo-{run}-recall",
+            requested_by="demo",
+        )
     return planned.id
 
 
-def _wait_actions(admin: httpx.Client, ids: set[int], timeout: float = 30.0
-                  ) -> dict[int, dict[str, Any]]:
+def _wait_actions(admin: httpx.Client, ids: set[int], timeout: float = 30.0) -> dict[int, dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         items = admin.get("/api/v1/actions", params={"limit": 50}).json()["items"]
@@ -344,4 +423,3 @@ def _wait_actions(admin: httpx.Client, ids: set[int], timeout: float = 30.0
         if (len(found) == len(ids) and finished) or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
-

@@ -25,13 +25,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ThreadedServer:
     """`with ThreadedServer(app) as server: httpx.get(server.url + "/healthz")`"""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int | None = None,
-                 limits: ServerLimits | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
         # The same server `wecom-warden serve` runs, limits included.
-        config = server_config(app, host=host, port=self.port, limits=limits or ServerLimits(),
-                               lifespan="on")
+        config = server_config(app, host=host, port=self.port, limits=limits or ServerLimits(), lifespan="on")
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True, name="uvicorn")
 
@@ -51,6 +56,7 @@ class ThreadedServer:
     def __enter__(self) -> ThreadedServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -27,18 +27,35 @@ def run_simulate(args: argparse.Namespace) -> int:
         contacts = None
         base = f"http://127.0.0.1:{args.port}"
         print("simulator: WARDEN_* not fully set; start the service with these to pair them:")
-        print(f"  export WARDEN_CORP_ID={corp_id} WARDEN_AGENT_ID={agent_id} "
-              f"WARDEN_SECRET={secret} WARDEN_TOKEN={token} WARDEN_AES_KEY={aes_key} "
-              f"WARDEN_WECOM_BASE_URL={base}")
+        print(
+            f"  export WARDEN_CORP_ID={corp_id} WARDEN_AGENT_ID={agent_id} "
+            f"WARDEN_SECRET={secret} WARDEN_TOKEN={token} WARDEN_AES_KEY={aes_key} "
+            f"WARDEN_WECOM_BASE_URL={base}"
+        )
     callback = None
     if args.callback_url:
-        callback = CallbackTarget(url=args.callback_url, token=token, encoding_aes_key=aes_key,
-                                  corp_id=corp_id, agent_id=agent_id,
-                                  aibot_url=args.callback_url.replace("/wecom/callback",
-                                                                      "/wecom/aibot"))
-    print(f"simulator: http://127.0.0.1:{args.port}  (qyapi under /cgi-bin, control API under "
-          "/_sim: calls, faults, clock/advance, state, archive/messages, callbacks)")
-    asyncio.run(serve_simulator(host="127.0.0.1", port=args.port, org_path=args.org,
-                                corp_id=corp_id, agent_id=agent_id, secret=secret,
-                                contacts_secret=contacts, callback=callback))
+        callback = CallbackTarget(
+            url=args.callback_url,
+            token=token,
+            encoding_aes_key=aes_key,
+            corp_id=corp_id,
+            agent_id=agent_id,
+            aibot_url=args.callback_url.replace("/wecom/callback", "/wecom/aibot"),
+        )
+    print(
+        f"simulator: http://127.0.0.1:{args.port}  (qyapi under /cgi-bin, control API under "
+        "/_sim: calls, faults, clock/advance, state, archive/messages, callbacks)"
+    )
+    asyncio.run(
+        serve_simulator(
+            host="127.0.0.1",
+            port=args.port,
+            org_path=args.org,
+            corp_id=corp_id,
+            agent_id=agent_id,
+            secret=secret,
+            contacts_secret=contacts,
+            callback=callback,
+        )
+    )
     return 0

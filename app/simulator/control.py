@@ -157,8 +157,9 @@ def _apply_external_chat(state: SimState, body: CallbackIn) -> None:
     for userid in body.members:
         if userid not in present:
             kind = MemberType.INTERNAL if userid in state.org.users else MemberType.EXTERNAL
-            group.members.append(GroupMember(userid, kind, join_time=int(state.now()),
-                                             join_scene=body.join_scene or 1))
+            group.members.append(
+                GroupMember(userid, kind, join_time=int(state.now()), join_scene=body.join_scene or 1)
+            )
 
 
 def _plaintext(state: SimState, target: CallbackTarget, body: CallbackIn) -> tuple[str, bool]:
@@ -166,30 +167,48 @@ def _plaintext(state: SimState, target: CallbackTarget, body: CallbackIn) -> tup
     corp, agent = target.corp_id, target.agent_id
     match body.kind:
         case CallbackKind.TEXT:
-            return app_text_xml(corp_id=corp, agent_id=agent, content=_need(body.content, "content"),
-                                from_user=_need(body.from_user, "from_user"),
-                                msg_id=body.msg_id), False
+            return app_text_xml(
+                corp_id=corp,
+                agent_id=agent,
+                content=_need(body.content, "content"),
+                from_user=_need(body.from_user, "from_user"),
+                msg_id=body.msg_id,
+            ), False
         case CallbackKind.CHANGE_CONTACT:
-            return change_contact_xml(corp_id=corp, change_type=_need(body.change_type,
-                                                                      "change_type"),
-                                      userid=_need(body.userid, "userid"),
-                                      department=body.department), False
+            return change_contact_xml(
+                corp_id=corp,
+                change_type=_need(body.change_type, "change_type"),
+                userid=_need(body.userid, "userid"),
+                department=body.department,
+            ), False
         case CallbackKind.CHANGE_EXTERNAL_CHAT:
             return change_external_chat_xml(
-                corp_id=corp, chat_id=_need(body.chat_id, "chat_id"),
-                update_detail=_need(body.update_detail, "update_detail"), members=body.members,
-                join_scene=body.join_scene, quit_scene=body.quit_scene), False
+                corp_id=corp,
+                chat_id=_need(body.chat_id, "chat_id"),
+                update_detail=_need(body.update_detail, "update_detail"),
+                members=body.members,
+                join_scene=body.join_scene,
+                quit_scene=body.quit_scene,
+            ), False
         case CallbackKind.MSGAUDIT_NOTIFY:
             return msgaudit_notify_xml(corp_id=corp, agent_id=agent), False
         case CallbackKind.TEMPLATE_CARD_EVENT:
             return template_card_event_xml(
-                corp_id=corp, agent_id=agent, from_user=_need(body.from_user, "from_user"),
-                event_key=body.event_key, task_id=_need(body.task_id, "task_id"),
-                response_code=str(body.response_code), card_type=body.card_type), False
+                corp_id=corp,
+                agent_id=agent,
+                from_user=_need(body.from_user, "from_user"),
+                event_key=body.event_key,
+                task_id=_need(body.task_id, "task_id"),
+                response_code=str(body.response_code),
+                card_type=body.card_type,
+            ), False
         case CallbackKind.AIBOT_TEXT:
-            return aibot_text_json(aibotid=body.aibotid, chatid=_need(body.chatid, "chatid"),
-                                   from_user=_need(body.from_user, "from_user"),
-                                   content=body.content or "@bot 收到"), True
+            return aibot_text_json(
+                aibotid=body.aibotid,
+                chatid=_need(body.chatid, "chatid"),
+                from_user=_need(body.from_user, "from_user"),
+                content=body.content or "@bot 收到",
+            ), True
         case CallbackKind.XML:
             return _need(body.plaintext, "plaintext"), False
         case CallbackKind.JSON:
@@ -197,20 +216,33 @@ def _plaintext(state: SimState, target: CallbackTarget, body: CallbackIn) -> tup
     raise HTTPException(422, "unknown kind")  # pragma: no cover - the enum is exhaustive
 
 
-async def deliver(state: SimState, plaintext: str, *, aibot: bool, kind: str,
-                  timestamp: str | None = None, nonce: str | None = None) -> dict[str, Any]:
+async def deliver(
+    state: SimState,
+    plaintext: str,
+    *,
+    aibot: bool,
+    kind: str,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+) -> dict[str, Any]:
     """Send one callback to the configured target with WeCom's timeout and retries."""
     target = state.callback_target
     if target is None:
         raise HTTPException(409, "no callback target: PUT /_sim/callback_target first")
-    sender = CallbackSender(target, timeout=state.config.callback_timeout_s,
-                            retries=state.config.callback_retries)
+    sender = CallbackSender(
+        target, timeout=state.config.callback_timeout_s, retries=state.config.callback_retries
+    )
     if aibot:
         delivery = await sender.send_aibot(plaintext, timestamp=timestamp, nonce=nonce)
     else:
         delivery = await sender.send_xml(plaintext, timestamp=timestamp, nonce=nonce)
-    summary = {"time": state.now(), "kind": kind, "url": delivery.url,
-               "delivered": delivery.delivered, "statuses": delivery.statuses}
+    summary = {
+        "time": state.now(),
+        "kind": kind,
+        "url": delivery.url,
+        "delivered": delivery.delivered,
+        "statuses": delivery.statuses,
+    }
     with state.lock:
         state.deliveries.append(summary)
     return delivery.as_dict()
@@ -284,8 +316,9 @@ def control_router(state: SimState) -> APIRouter:
             for m in body.messages:
                 message = _archive_message(state, m)
                 seqs.append(len(state.archive) + 1)
-                state.archive.append({"seq": seqs[-1], "msgid": message["msgid"],
-                                      "publickey_ver": 1, "message": message})
+                state.archive.append(
+                    {"seq": seqs[-1], "msgid": message["msgid"], "publickey_ver": 1, "message": message}
+                )
         answer: dict[str, Any] = {"seqs": seqs}
         if body.notify and target is not None:
             plain = msgaudit_notify_xml(corp_id=target.corp_id, agent_id=target.agent_id)
@@ -295,9 +328,13 @@ def control_router(state: SimState) -> APIRouter:
     @router.put("/callback_target")
     def set_target(body: TargetIn) -> dict[str, Any]:
         state.callback_target = CallbackTarget(
-            url=body.url, token=body.token, encoding_aes_key=body.encoding_aes_key,
-            corp_id=state.config.corp_id, agent_id=state.config.agent_id,
-            aibot_url=body.aibot_url, aibot_token=body.aibot_token,
+            url=body.url,
+            token=body.token,
+            encoding_aes_key=body.encoding_aes_key,
+            corp_id=state.config.corp_id,
+            agent_id=state.config.agent_id,
+            aibot_url=body.aibot_url,
+            aibot_token=body.aibot_token,
             aibot_aes_key=body.aibot_aes_key,
         )
         return {"url": body.url, "aibot_url": body.aibot_url}
@@ -311,8 +348,7 @@ def control_router(state: SimState) -> APIRouter:
         if body.kind is CallbackKind.TEMPLATE_CARD_EVENT and not body.response_code:
             # A fresh code, so the service can answer the click with update_template_card.
             with state.lock:
-                body.response_code = issue_response_code(state, [_need(body.from_user,
-                                                                       "from_user")])
+                body.response_code = issue_response_code(state, [_need(body.from_user, "from_user")])
             answer["response_code"] = body.response_code
         plaintext, aibot = _plaintext(state, target, body)
         if body.apply:
@@ -322,8 +358,9 @@ def control_router(state: SimState) -> APIRouter:
                 elif body.kind is CallbackKind.CHANGE_EXTERNAL_CHAT:
                     _apply_external_chat(state, body)
         answer["plaintext"] = plaintext
-        answer["delivery"] = await deliver(state, plaintext, aibot=aibot, kind=body.kind.value,
-                                           timestamp=body.timestamp, nonce=body.nonce)
+        answer["delivery"] = await deliver(
+            state, plaintext, aibot=aibot, kind=body.kind.value, timestamp=body.timestamp, nonce=body.nonce
+        )
         return answer
 
     return router

@@ -122,12 +122,16 @@ def parse_org(data: dict[str, Any], *, now: int | None = None) -> Org:
     created = now if now is not None else int(time.time()) - 30 * 86400
     org = Org()
     for d in _list(data, "departments"):
-        dept = Department(int(d["id"]), str(d["name"]), int(d.get("parentid", 0)),
-                          int(d.get("order", 0)))
+        dept = Department(int(d["id"]), str(d["name"]), int(d.get("parentid", 0)), int(d.get("order", 0)))
         org.departments[dept.id] = dept
     for u in _list(data, "users"):
-        user = User(str(u["userid"]), str(u["name"]), [int(x) for x in u.get("department", [1])],
-                    UserStatus(int(u.get("status", 1))), str(u.get("position", "")))
+        user = User(
+            str(u["userid"]),
+            str(u["name"]),
+            [int(x) for x in u.get("department", [1])],
+            UserStatus(int(u.get("status", 1))),
+            str(u.get("position", "")),
+        )
         bad = [d for d in user.department if d not in org.departments]
         if bad:
             raise OrgError(f"user {user.userid}: unknown departments {bad}")
@@ -138,23 +142,37 @@ def parse_org(data: dict[str, Any], *, now: int | None = None) -> Org:
         owner = str(c["owner"])
         if owner not in members:
             raise OrgError(f"app chat {chatid}: owner {owner} is not a member")
-        org.app_chats[chatid] = AppChat(chatid, str(c["name"]), owner, members,
-                                        bool(c.get("created_by_app", True)), c.get("robot_key"))
+        org.app_chats[chatid] = AppChat(
+            chatid, str(c["name"]), owner, members, bool(c.get("created_by_app", True)), c.get("robot_key")
+        )
     for g in _list(data, "customer_groups"):
         chat_id = str(g["chat_id"])
         group_members = [
-            GroupMember(str(m["userid"]), MemberType(int(m.get("type", 1))), str(m.get("name", "")),
-                        int(m.get("join_time", created)), int(m.get("join_scene", 1)),
-                        m.get("invitor"))
+            GroupMember(
+                str(m["userid"]),
+                MemberType(int(m.get("type", 1))),
+                str(m.get("name", "")),
+                int(m.get("join_time", created)),
+                int(m.get("join_scene", 1)),
+                m.get("invitor"),
+            )
             for m in _list(g, "members")
         ]
-        _known(org, [m.userid for m in group_members if m.type is MemberType.INTERNAL],
-               f"customer group {chat_id}")
+        _known(
+            org,
+            [m.userid for m in group_members if m.type is MemberType.INTERNAL],
+            f"customer group {chat_id}",
+        )
         owner = str(g["owner"])
         _known(org, [owner, *[str(a) for a in g.get("admins", [])]], f"customer group {chat_id}")
         org.customer_groups[chat_id] = CustomerGroup(
-            chat_id, str(g["name"]), owner, group_members, [str(a) for a in g.get("admins", [])],
-            str(g.get("notice", "")), int(g.get("create_time", created)),
+            chat_id,
+            str(g["name"]),
+            owner,
+            group_members,
+            [str(a) for a in g.get("admins", [])],
+            str(g.get("notice", "")),
+            int(g.get("create_time", created)),
         )
     return org
 

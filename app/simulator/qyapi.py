@@ -164,7 +164,7 @@ def _cursor(args: dict[str, Any]) -> int:
 
 
 def _page(items: list[Any], offset: int, limit: int) -> tuple[list[Any], str]:
-    page = items[offset:offset + limit]
+    page = items[offset : offset + limit]
     more = offset + limit < len(items)
     return page, (str(offset + limit) if more else "")
 
@@ -239,17 +239,22 @@ def user_get(state: SimState, req: ApiRequest) -> dict[str, Any]:
     if user is None:
         raise SimError(ErrCode.USERID_NOT_FOUND)
     return ok(
-        userid=user.userid, name=user.name, department=list(user.department),
-        order=[0] * len(user.department), position=user.position, status=int(user.status),
-        isleader=0, is_leader_in_dept=[0] * len(user.department),
-        main_department=user.department[0] if user.department else 1, direct_leader=[],
+        userid=user.userid,
+        name=user.name,
+        department=list(user.department),
+        order=[0] * len(user.department),
+        position=user.position,
+        status=int(user.status),
+        isleader=0,
+        is_leader_in_dept=[0] * len(user.department),
+        main_department=user.department[0] if user.department else 1,
+        direct_leader=[],
     )
 
 
 def user_list_id(state: SimState, req: ApiRequest) -> dict[str, Any]:
     limit = _int_arg(req.args, "limit", LIST_ID_LIMIT_MAX, 1, LIST_ID_LIMIT_MAX)
-    pairs = [{"userid": u.userid, "department": d}
-             for u in state.org.users.values() for d in u.department]
+    pairs = [{"userid": u.userid, "department": d} for u in state.org.users.values() for d in u.department]
     page, next_cursor = _page(pairs, _cursor(req.args), limit)
     return ok(next_cursor=next_cursor, dept_user=page)
 
@@ -269,11 +274,12 @@ def department_list(state: SimState, req: ApiRequest) -> dict[str, Any]:
             frontier = [c for c in children if c not in ids]
             ids.update(frontier)
         chosen = [d for d in departments.values() if d.id in ids]
-    return ok(department=[
-        {"id": d.id, "name": d.name, "parentid": d.parentid, "order": d.order,
-         "department_leader": []}
-        for d in chosen
-    ])
+    return ok(
+        department=[
+            {"id": d.id, "name": d.name, "parentid": d.parentid, "order": d.order, "department_leader": []}
+            for d in chosen
+        ]
+    )
 
 
 # -- app chats ----------------------------------------------------------------------------------
@@ -302,8 +308,15 @@ def appchat_create(state: SimState, req: ApiRequest) -> dict[str, Any]:
 
 def appchat_get(state: SimState, req: ApiRequest) -> dict[str, Any]:
     chat = _own_chat(state, req.args.get("chatid"))
-    return ok(chat_info={"chatid": chat.chatid, "name": chat.name, "owner": chat.owner,
-                         "userlist": list(chat.members), "chat_type": 0})
+    return ok(
+        chat_info={
+            "chatid": chat.chatid,
+            "name": chat.name,
+            "owner": chat.owner,
+            "userlist": list(chat.members),
+            "chat_type": 0,
+        }
+    )
 
 
 def appchat_update(state: SimState, req: ApiRequest) -> dict[str, Any]:
@@ -333,8 +346,11 @@ def appchat_update(state: SimState, req: ApiRequest) -> dict[str, Any]:
 def appchat_send(state: SimState, req: ApiRequest) -> dict[str, Any]:
     chat = _own_chat(state, req.args.get("chatid"))
     msgtype = _check_content(req.args, APPCHAT_MSGTYPES)
-    state.messages.append(SentMessage("appchat", msgtype, dict(req.args), state.now(),
-                                      touser=list(chat.members), chatid=chat.chatid))
+    state.messages.append(
+        SentMessage(
+            "appchat", msgtype, dict(req.args), state.now(), touser=list(chat.members), chatid=chat.chatid
+        )
+    )
     return ok()  # WeCom gives no msgid for group messages: they cannot be recalled
 
 
@@ -379,26 +395,40 @@ def _deliver(state: SimState, args: dict[str, Any], msgtype: str) -> dict[str, A
     invalid = [u for u in dict.fromkeys(wanted) if u not in valid]
     if not valid:
         raise SimError(ErrCode.ALL_RECIPIENTS_INVALID)
-    dropped = [u for u in valid
-               if not state.hit(f"member:{u}", state.config.message_per_member_per_min, MINUTE)]
+    dropped = [
+        u for u in valid if not state.hit(f"member:{u}", state.config.message_per_member_per_min, MINUTE)
+    ]
     msgid = new_id()
-    answer = ok(invaliduser="|".join(u.lower() for u in invalid), invalidparty="",
-                invalidtag="", unlicenseduser="", msgid=msgid)
+    answer = ok(
+        invaliduser="|".join(u.lower() for u in invalid),
+        invalidparty="",
+        invalidtag="",
+        unlicenseduser="",
+        msgid=msgid,
+    )
     response_code = None
     card = args.get("template_card")
-    if msgtype == "template_card" and isinstance(card, dict) \
-            and card.get("card_type") in INTERACTIVE_CARDS:
+    if msgtype == "template_card" and isinstance(card, dict) and card.get("card_type") in INTERACTIVE_CARDS:
         response_code = issue_response_code(state, valid)
         answer["response_code"] = response_code
-    state.messages.append(SentMessage("message", msgtype, dict(args), state.now(), msgid=msgid,
-                                      touser=valid, response_code=response_code, dropped=dropped))
+    state.messages.append(
+        SentMessage(
+            "message",
+            msgtype,
+            dict(args),
+            state.now(),
+            msgid=msgid,
+            touser=valid,
+            response_code=response_code,
+            dropped=dropped,
+        )
+    )
     return answer
 
 
 def issue_response_code(state: SimState, userids: list[str]) -> str:
     code = new_id(24)
-    state.response_codes[code] = ResponseCode(list(userids),
-                                              state.now() + state.config.response_code_ttl_s)
+    state.response_codes[code] = ResponseCode(list(userids), state.now() + state.config.response_code_ttl_s)
     return code
 
 
@@ -408,8 +438,7 @@ def message_recall(state: SimState, req: ApiRequest) -> dict[str, Any]:
     if sent is None or not isinstance(msgid, str):
         raise SimError(ErrCode.INVALID_PARAMETER, "invalid msgid")
     if state.now() - sent.time > state.config.recall_window_s:
-        raise SimError(ErrCode.INVALID_PARAMETER,
-                       "message sent more than 24 hours ago can not be recalled")
+        raise SimError(ErrCode.INVALID_PARAMETER, "message sent more than 24 hours ago can not be recalled")
     state.recalled.setdefault(msgid, state.now())
     return ok()
 
@@ -423,10 +452,15 @@ def update_template_card(state: SimState, req: ApiRequest) -> dict[str, Any]:
     if not isinstance(args.get("template_card"), dict) and not isinstance(args.get("button"), dict):
         raise SimError(ErrCode.INVALID_PARAMETER, "template_card or button required")
     code.used = True
-    state.card_updates.append({"time": state.now(), "response_code": args["response_code"],
-                               "userids": args.get("userids") or code.userids,
-                               "template_card": args.get("template_card"),
-                               "button": args.get("button")})
+    state.card_updates.append(
+        {
+            "time": state.now(),
+            "response_code": args["response_code"],
+            "userids": args.get("userids") or code.userids,
+            "template_card": args.get("template_card"),
+            "button": args.get("button"),
+        }
+    )
     return ok(invaliduser=[])
 
 
@@ -442,8 +476,16 @@ def webhook_send(state: SimState, req: ApiRequest) -> dict[str, Any]:
         raise SimError(ErrCode.API_FREQ_OUT_OF_LIMIT)
     msgtype = _check_content(req.args, WEBHOOK_MSGTYPES)
     mentioned = req.args[msgtype].get("mentioned_list") or []
-    state.messages.append(SentMessage("webhook", msgtype, dict(req.args), state.now(),
-                                      touser=[str(m) for m in mentioned], chatid=chat.chatid))
+    state.messages.append(
+        SentMessage(
+            "webhook",
+            msgtype,
+            dict(req.args),
+            state.now(),
+            touser=[str(m) for m in mentioned],
+            chatid=chat.chatid,
+        )
+    )
     return ok()
 
 
@@ -458,8 +500,13 @@ def groupchat_get(state: SimState, req: ApiRequest) -> dict[str, Any]:
     users = state.org.users
     members = []
     for m in group.members:
-        item: dict[str, Any] = {"userid": m.userid, "type": int(m.type), "join_time": m.join_time,
-                                "join_scene": m.join_scene, "group_nickname": ""}
+        item: dict[str, Any] = {
+            "userid": m.userid,
+            "type": int(m.type),
+            "join_time": m.join_time,
+            "join_scene": m.join_scene,
+            "group_nickname": "",
+        }
         if m.invitor:
             item["invitor"] = {"userid": m.invitor}
         if need_name:
@@ -469,23 +516,30 @@ def groupchat_get(state: SimState, req: ApiRequest) -> dict[str, Any]:
     version = hashlib.md5(  # noqa: S324 - a version tag like WeCom's, not security
         ",".join(sorted(m.userid for m in group.members)).encode()
     ).hexdigest()
-    return ok(group_chat={
-        "chat_id": group.chat_id, "name": group.name, "owner": group.owner,
-        "create_time": group.create_time, "notice": group.notice, "member_list": members,
-        "admin_list": [{"userid": a} for a in group.admins], "member_version": version,
-    })
+    return ok(
+        group_chat={
+            "chat_id": group.chat_id,
+            "name": group.name,
+            "owner": group.owner,
+            "create_time": group.create_time,
+            "notice": group.notice,
+            "member_list": members,
+            "admin_list": [{"userid": a} for a in group.admins],
+            "member_version": version,
+        }
+    )
 
 
 def groupchat_list(state: SimState, req: ApiRequest) -> dict[str, Any]:
     args = req.args
     limit = _int_arg(args, "limit", 0, 1, GROUPCHAT_LIST_LIMIT_MAX)
     owner_filter = args.get("owner_filter") or {}
-    owners = _str_list(owner_filter if isinstance(owner_filter, dict) else {}, "userid_list",
-                       ErrCode.INVALID_PARAMETER)
+    owners = _str_list(
+        owner_filter if isinstance(owner_filter, dict) else {}, "userid_list", ErrCode.INVALID_PARAMETER
+    )
     groups = [g for g in state.org.customer_groups.values() if not owners or g.owner in owners]
     page, next_cursor = _page(groups, _cursor(args), limit)
-    return ok(group_chat_list=[{"chat_id": g.chat_id, "status": 0} for g in page],
-              next_cursor=next_cursor)
+    return ok(group_chat_list=[{"chat_id": g.chat_id, "status": 0} for g in page], next_cursor=next_cursor)
 
 
 # -- chat archive (simulator only) --------------------------------------------------------------

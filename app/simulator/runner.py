@@ -39,15 +39,14 @@ def require_loopback(host: str) -> None:
 
 def _uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     # access_log off: uvicorn would log each URL, access_token and webhook key included.
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          lifespan="off")
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
 
 
 class SimulatorServer:
     """The simulator on 127.0.0.1 and a free port, served from a background thread.
 
-        with SimulatorServer() as sim:
-            client = WeComClient(base_url=sim.base_url, corp_id=sim.config.corp_id, ...)
+    with SimulatorServer() as sim:
+        client = WeComClient(base_url=sim.base_url, corp_id=sim.config.corp_id, ...)
     """
 
     def __init__(
@@ -99,8 +98,9 @@ class SimulatorServer:
         sock.bind((self.host, self._port))
         self._socket = sock
         self._server = uvicorn.Server(_uvicorn_config(self.app, self.host, self.port))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="wecom-simulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="wecom-simulator", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:
@@ -146,9 +146,7 @@ async def serve_simulator(
 ) -> None:
     """Serve the simulator in the foreground until the process is told to stop (Ctrl-C)."""
     require_loopback(host)
-    config = SimConfig(corp_id=corp_id, agent_id=agent_id, secret=secret,
-                       contacts_secret=contacts_secret)
+    config = SimConfig(corp_id=corp_id, agent_id=agent_id, secret=secret, contacts_secret=contacts_secret)
     state = SimState(load_org(org_path), config)
-    server = uvicorn.Server(_uvicorn_config(create_simulator_app(state, callback=callback),
-                                            host, port))
+    server = uvicorn.Server(_uvicorn_config(create_simulator_app(state, callback=callback), host, port))
     await server.serve()

@@ -50,8 +50,7 @@ class CallbackTarget:
         return CallbackCrypto(self.token, self.encoding_aes_key, self.corp_id)
 
     def aibot_crypto(self) -> CallbackCrypto:
-        return CallbackCrypto(self.aibot_token or self.token,
-                              self.aibot_aes_key or self.encoding_aes_key, "")
+        return CallbackCrypto(self.aibot_token or self.token, self.aibot_aes_key or self.encoding_aes_key, "")
 
 
 @dataclass(slots=True)
@@ -86,8 +85,12 @@ class Delivery:
             "body": self.body.decode(errors="replace"),
             "delivered": self.delivered,
             "attempts": [
-                {"status": a.status, "error": a.error, "elapsed_s": round(a.elapsed_s, 3),
-                 "response": a.response}
+                {
+                    "status": a.status,
+                    "error": a.error,
+                    "elapsed_s": round(a.elapsed_s, 3),
+                    "response": a.response,
+                }
                 for a in self.attempts
             ],
         }
@@ -142,8 +145,9 @@ class CallbackSender:
     ) -> Delivery:
         """Encrypt an app message/event XML and deliver it to the app callback URL."""
         ts, nc = timestamp or self._clock(), nonce or _nonce()
-        body, sig = self._app_crypto.envelope_xml(plaintext, timestamp=ts, nonce=nc,
-                                                  agent_id=str(self.target.agent_id))
+        body, sig = self._app_crypto.envelope_xml(
+            plaintext, timestamp=ts, nonce=nc, agent_id=str(self.target.agent_id)
+        )
         params = {"msg_signature": sig, "timestamp": ts, "nonce": nc}
         return await self._deliver(self.target.url, params, body, "text/xml; charset=utf-8")
 
@@ -158,8 +162,7 @@ class CallbackSender:
         params = {"msg_signature": sig, "timestamp": ts, "nonce": nc}
         return await self._deliver(self.target.aibot_url, params, body, "application/json")
 
-    async def verify_url(self, echostr_plain: str | None = None, *, aibot: bool = False
-                         ) -> UrlCheck:
+    async def verify_url(self, echostr_plain: str | None = None, *, aibot: bool = False) -> UrlCheck:
         """GET `{url}?msg_signature&timestamp&nonce&echostr`, as when IT saves the URL in the
         console; the service must answer the plaintext within 1 s."""
         plain = echostr_plain or str(secrets.randbelow(10**19))
@@ -186,9 +189,7 @@ class CallbackSender:
         async with httpx.AsyncClient(timeout=limit_s, trust_env=False) as http:
             yield http
 
-    async def _deliver(
-        self, url: str, params: dict[str, str], body: bytes, content_type: str
-    ) -> Delivery:
+    async def _deliver(self, url: str, params: dict[str, str], body: bytes, content_type: str) -> Delivery:
         delivery = Delivery(url, params, body)
         headers = {"Content-Type": content_type, "User-Agent": "Mozilla/5.0 (WeCom simulator)"}
         async with self._client(self.timeout) as http:
@@ -197,15 +198,17 @@ class CallbackSender:
                     await asyncio.sleep(self.retry_delay)
                 started = time.perf_counter()
                 try:
-                    resp = await http.post(url, params=params, content=body, headers=headers,
-                                           timeout=self.timeout)
+                    resp = await http.post(
+                        url, params=params, content=body, headers=headers, timeout=self.timeout
+                    )
                 except httpx.HTTPError as exc:
-                    delivery.attempts.append(
-                        Attempt(None, _error_name(exc), time.perf_counter() - started))
+                    delivery.attempts.append(Attempt(None, _error_name(exc), time.perf_counter() - started))
                     continue
-                delivery.attempts.append(Attempt(resp.status_code, None,
-                                                 time.perf_counter() - started,
-                                                 resp.text[:MAX_RESPONSE_KEPT]))
+                delivery.attempts.append(
+                    Attempt(
+                        resp.status_code, None, time.perf_counter() - started, resp.text[:MAX_RESPONSE_KEPT]
+                    )
+                )
                 if resp.status_code == 200:
                     break
         return delivery
@@ -246,8 +249,7 @@ Fields = list[tuple[str, str | int]]
 
 def _elements(fields: Fields) -> str:
     """String fields as CDATA and numbers bare, like WeCom's samples."""
-    return "".join(f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}>{_cdata(v)}</{k}>"
-                   for k, v in fields)
+    return "".join(f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}>{_cdata(v)}</{k}>" for k, v in fields)
 
 
 def _xml(fields: Fields) -> str:
@@ -255,9 +257,13 @@ def _xml(fields: Fields) -> str:
 
 
 def _event_head(corp_id: str, from_user: str, create_time: int | None, event: str) -> Fields:
-    return [("ToUserName", corp_id), ("FromUserName", from_user),
-            ("CreateTime", create_time if create_time is not None else int(time.time())),
-            ("MsgType", "event"), ("Event", event)]
+    return [
+        ("ToUserName", corp_id),
+        ("FromUserName", from_user),
+        ("CreateTime", create_time if create_time is not None else int(time.time())),
+        ("MsgType", "event"),
+        ("Event", event),
+    ]
 
 
 def app_text_xml(
@@ -270,13 +276,17 @@ def app_text_xml(
     create_time: int | None = None,
 ) -> str:
     """A member's text message to the app (single chat)."""
-    return _xml([
-        ("ToUserName", corp_id), ("FromUserName", from_user),
-        ("CreateTime", create_time if create_time is not None else int(time.time())),
-        ("MsgType", "text"), ("Content", content),
-        ("MsgId", msg_id if msg_id is not None else secrets.randbelow(10**18)),
-        ("AgentID", agent_id),
-    ])
+    return _xml(
+        [
+            ("ToUserName", corp_id),
+            ("FromUserName", from_user),
+            ("CreateTime", create_time if create_time is not None else int(time.time())),
+            ("MsgType", "text"),
+            ("Content", content),
+            ("MsgId", msg_id if msg_id is not None else secrets.randbelow(10**18)),
+            ("AgentID", agent_id),
+        ]
+    )
 
 
 def change_contact_xml(
@@ -309,18 +319,18 @@ def change_external_chat_xml(
 ) -> str:
     """客户群变更 (update): members joined or left. WeCom may lose or reorder these (§3.4)."""
     fields = _event_head(corp_id, "sys", create_time, "change_external_chat")
-    fields += [("ChatId", chat_id), ("ChangeType", "update"),
-               ("UpdateDetail", update_detail.value)]
+    fields += [("ChatId", chat_id), ("ChangeType", "update"), ("UpdateDetail", update_detail.value)]
     if update_detail is ExternalChatChange.ADD_MEMBER:
         fields.append(("JoinScene", join_scene))
     else:
         fields.append(("QuitScene", quit_scene))
     fields.append(("MemChangeCnt", len(members)))
     items = "".join(f"<Item>{_cdata(m)}</Item>" for m in members)
-    versions: Fields = [("LastMemVer", last_mem_ver or secrets.token_hex(16)),
-                        ("CurMemVer", cur_mem_ver or secrets.token_hex(16))]
-    return (f"<xml>{_elements(fields)}<MemChangeList>{items}</MemChangeList>"
-            f"{_elements(versions)}</xml>")
+    versions: Fields = [
+        ("LastMemVer", last_mem_ver or secrets.token_hex(16)),
+        ("CurMemVer", cur_mem_ver or secrets.token_hex(16)),
+    ]
+    return f"<xml>{_elements(fields)}<MemChangeList>{items}</MemChangeList>{_elements(versions)}</xml>"
 
 
 def msgaudit_notify_xml(*, corp_id: str, agent_id: int, create_time: int | None = None) -> str:
@@ -342,8 +352,13 @@ def template_card_event_xml(
 ) -> str:
     """A member pressed a button on an interactive template card."""
     fields = _event_head(corp_id, from_user, create_time, "template_card_event")
-    fields += [("EventKey", event_key), ("TaskId", task_id), ("CardType", card_type),
-               ("ResponseCode", response_code), ("AgentID", agent_id)]
+    fields += [
+        ("EventKey", event_key),
+        ("TaskId", task_id),
+        ("CardType", card_type),
+        ("ResponseCode", response_code),
+        ("AgentID", agent_id),
+    ]
     return _xml(fields)
 
 
@@ -358,14 +373,17 @@ def aibot_text_json(
     response_url: str | None = None,
 ) -> str:
     """An AI-bot text message: a member @-mentioned the bot in a group (DOC:100719)."""
-    return json.dumps({
-        "msgid": msgid or secrets.token_hex(16),
-        "aibotid": aibotid,
-        "chatid": chatid,
-        "chattype": chattype,
-        "from": {"userid": from_user},
-        "response_url": response_url
-        or f"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={secrets.token_hex(16)}",
-        "msgtype": "text",
-        "text": {"content": content},
-    }, ensure_ascii=False)
+    return json.dumps(
+        {
+            "msgid": msgid or secrets.token_hex(16),
+            "aibotid": aibotid,
+            "chatid": chatid,
+            "chattype": chattype,
+            "from": {"userid": from_user},
+            "response_url": response_url
+            or f"https://qyapi.weixin.qq.com/cgi-bin/aibot/response?response_code={secrets.token_hex(16)}",
+            "msgtype": "text",
+            "text": {"content": content},
+        },
+        ensure_ascii=False,
+    )

@@ -25,8 +25,7 @@ MASKED_QUERY = frozenset({"corpsecret", "key"})
 
 
 def mask_query(query: dict[str, str]) -> dict[str, str]:
-    return {k: ("***" if k in MASKED_QUERY else v) for k, v in query.items()
-            if k not in DROPPED_QUERY}
+    return {k: ("***" if k in MASKED_QUERY else v) for k, v in query.items() if k not in DROPPED_QUERY}
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -42,8 +41,12 @@ def create_simulator_app(state: SimState, *, callback: CallbackTarget | None = N
     """The simulated WeCom as an ASGI app (serve it with uvicorn on a loopback address)."""
     if callback is not None:
         state.callback_target = callback
-    app = FastAPI(title="WeCom simulator (wecom-warden)", docs_url="/_sim/docs",
-                  openapi_url="/_sim/openapi.json", redoc_url=None)
+    app = FastAPI(
+        title="WeCom simulator (wecom-warden)",
+        docs_url="/_sim/docs",
+        openapi_url="/_sim/openapi.json",
+        redoc_url=None,
+    )
     app.state.sim = state
     app.include_router(control_router(state))
 
@@ -62,8 +65,7 @@ def create_simulator_app(state: SimState, *, callback: CallbackTarget | None = N
             await asyncio.sleep(fault.latency_ms / 1000)
         if fault.http_status is not None:
             record.http_status, record.fault = fault.http_status, True
-            return PlainTextResponse(f"simulated HTTP {fault.http_status}",
-                                     status_code=fault.http_status)
+            return PlainTextResponse(f"simulated HTTP {fault.http_status}", status_code=fault.http_status)
         if fault.errcode is not None:
             record.fault = True
             answer = error_body(fault.errcode, fault.errmsg or "")

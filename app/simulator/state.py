@@ -223,15 +223,22 @@ class SimState:
                     for u in org.users.values()
                 },
                 "app_chats": {
-                    c.chatid: {"name": c.name, "owner": c.owner, "members": list(c.members),
-                               "created_by_app": c.created_by_app,
-                               "has_robot": c.robot_key is not None}
+                    c.chatid: {
+                        "name": c.name,
+                        "owner": c.owner,
+                        "members": list(c.members),
+                        "created_by_app": c.created_by_app,
+                        "has_robot": c.robot_key is not None,
+                    }
                     for c in org.app_chats.values()
                 },
                 "customer_groups": {
-                    g.chat_id: {"name": g.name, "owner": g.owner, "admins": list(g.admins),
-                                "members": [{"userid": m.userid, "type": int(m.type)}
-                                            for m in g.members]}
+                    g.chat_id: {
+                        "name": g.name,
+                        "owner": g.owner,
+                        "admins": list(g.admins),
+                        "members": [{"userid": m.userid, "type": int(m.type)} for m in g.members],
+                    }
                     for g in org.customer_groups.values()
                 },
                 "messages": [asdict(m) for m in self.messages],

@@ -54,11 +54,17 @@ DUPLICATE_CHECK_INTERVAL_S = 1800  # message/send duplicate_check_interval (WECO
 # an answer that leaves their fate unknown they are not retried here: the caller decides (the
 # executor marks the action `unknown`). message/send is not among them: it asks WeCom's
 # duplicate check, so its retries (seconds apart) are delivered once.
-NOT_REPEATABLE = frozenset({Endpoint.APPCHAT_CREATE, Endpoint.APPCHAT_SEND, Endpoint.WEBHOOK_SEND,
-                            Endpoint.UPDATE_TEMPLATE_CARD})
+NOT_REPEATABLE = frozenset(
+    {Endpoint.APPCHAT_CREATE, Endpoint.APPCHAT_SEND, Endpoint.WEBHOOK_SEND, Endpoint.UPDATE_TEMPLATE_CARD}
+)
 # Failures that prove the request never reached WeCom in full.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
-             httpx.WriteTimeout)
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
 
 _jitter = secrets.SystemRandom()
 # Query parameters that carry credentials, in any URL that reaches a log line.
@@ -128,8 +134,13 @@ class WeComTransportError(WeComError):
     """
 
     def __init__(
-        self, errmsg: str, endpoint: str, *, http_status: int | None = None,
-        retryable: bool = True, maybe_performed: bool = True,
+        self,
+        errmsg: str,
+        endpoint: str,
+        *,
+        http_status: int | None = None,
+        retryable: bool = True,
+        maybe_performed: bool = True,
     ) -> None:
         super().__init__(TRANSPORT_ERRCODE, errmsg, endpoint)
         self.http_status = http_status
@@ -216,8 +227,9 @@ class WeComClient:
     def _token_key(self, kind: SecretKind) -> tuple[str, str]:
         secret = self._secrets.get(kind)
         if secret is None:
-            raise WeComError(ErrCode.API_UNAUTHORIZED, f"no {kind.value} secret configured",
-                             Endpoint.GETTOKEN.value)
+            raise WeComError(
+                ErrCode.API_UNAUTHORIZED, f"no {kind.value} secret configured", Endpoint.GETTOKEN.value
+            )
         return self._corp_id, fingerprint(secret)
 
     async def access_token(self, secret_kind: SecretKind = SecretKind.APP) -> str:
@@ -232,7 +244,9 @@ class WeComClient:
             if cached and cached.expires_at > self._clock():
                 return cached.value
             data = await self._request(
-                "GET", Endpoint.GETTOKEN, secret_kind=None,
+                "GET",
+                Endpoint.GETTOKEN,
+                secret_kind=None,
                 params={"corpid": self._corp_id, "corpsecret": self._secrets[secret_kind]},
             )
             value = str(data["access_token"])
@@ -290,18 +304,30 @@ class WeComClient:
                 if secret_kind and token and exc.errcode in ErrCode.TOKEN_INVALID and not refreshed:
                     refreshed = True
                     self._drop_token(secret_kind, token)
-                    log.info("wecom.token.refresh endpoint=%s errcode=%d", endpoint.value,
-                             exc.errcode)
+                    log.info("wecom.token.refresh endpoint=%s errcode=%d", endpoint.value, exc.errcode)
                     continue
                 unsure = isinstance(exc, WeComTransportError) and exc.maybe_performed
-                if (not exc.transient or attempt >= self._max_attempts
-                        or (unsure and endpoint in NOT_REPEATABLE)):
-                    log.warning("wecom.failed endpoint=%s errcode=%d attempts=%d error=%s",
-                                endpoint.value, exc.errcode, attempt, type(exc).__name__)
+                if (
+                    not exc.transient
+                    or attempt >= self._max_attempts
+                    or (unsure and endpoint in NOT_REPEATABLE)
+                ):
+                    log.warning(
+                        "wecom.failed endpoint=%s errcode=%d attempts=%d error=%s",
+                        endpoint.value,
+                        exc.errcode,
+                        attempt,
+                        type(exc).__name__,
+                    )
                     raise
                 delay = self._backoff(attempt, exc.errcode)
-                log.warning("wecom.retry endpoint=%s errcode=%d attempt=%d delay_s=%.2f",
-                            endpoint.value, exc.errcode, attempt, delay)
+                log.warning(
+                    "wecom.retry endpoint=%s errcode=%d attempt=%d delay_s=%.2f",
+                    endpoint.value,
+                    exc.errcode,
+                    attempt,
+                    delay,
+                )
                 await self._sleep(delay)
                 attempt += 1
 
@@ -323,8 +349,9 @@ class WeComClient:
             resp = await self._http.request(method, self._base_url + path, params=query, json=json)
         except _NOT_SENT as exc:
             # `from None`: httpx exceptions may carry the URL, and with it the token or key.
-            raise WeComTransportError(f"not sent: {type(exc).__name__}", path,
-                                      maybe_performed=False) from None
+            raise WeComTransportError(
+                f"not sent: {type(exc).__name__}", path, maybe_performed=False
+            ) from None
         except httpx.TimeoutException:
             raise WeComTransportError("timeout", path) from None
         except httpx.TransportError as exc:
@@ -332,13 +359,14 @@ class WeComClient:
         ms = (time.perf_counter() - started) * 1000
         status = resp.status_code
         if status >= 500 or status == 429:
-            log.debug("wecom.call endpoint=%s status=%d attempt=%d ms=%.0f", path, status,
-                      attempt, ms)
-            raise WeComTransportError(f"HTTP {status}", path, http_status=status,
-                                      maybe_performed=status != 429)
+            log.debug("wecom.call endpoint=%s status=%d attempt=%d ms=%.0f", path, status, attempt, ms)
+            raise WeComTransportError(
+                f"HTTP {status}", path, http_status=status, maybe_performed=status != 429
+            )
         if status != 200:
-            raise WeComTransportError(f"HTTP {status}", path, http_status=status, retryable=False,
-                                      maybe_performed=False)
+            raise WeComTransportError(
+                f"HTTP {status}", path, http_status=status, retryable=False, maybe_performed=False
+            )
         try:
             data = resp.json()
         except ValueError:
@@ -346,8 +374,14 @@ class WeComClient:
         if not isinstance(data, dict):
             raise WeComTransportError("answer is not a JSON object", path, http_status=status)
         errcode = int(data.get("errcode") or 0)
-        log.debug("wecom.call endpoint=%s status=%d errcode=%d attempt=%d ms=%.0f", path, status,
-                  errcode, attempt, ms)
+        log.debug(
+            "wecom.call endpoint=%s status=%d errcode=%d attempt=%d ms=%.0f",
+            path,
+            status,
+            errcode,
+            attempt,
+            ms,
+        )
         if errcode != ErrCode.OK:
             raise WeComError(errcode, self._redact(str(data.get("errmsg", ""))), path)
         return data
@@ -360,8 +394,12 @@ class WeComClient:
 
     async def user_list_id(self, *, cursor: str = "", limit: int = 10000) -> dict[str, Any]:
         """One page of `dept_user` [{userid, department}] and `next_cursor` (contacts secret)."""
-        return await self._request("POST", Endpoint.USER_LIST_ID, secret_kind=SecretKind.CONTACTS,
-                                   json={"cursor": cursor, "limit": limit})
+        return await self._request(
+            "POST",
+            Endpoint.USER_LIST_ID,
+            secret_kind=SecretKind.CONTACTS,
+            json={"cursor": cursor, "limit": limit},
+        )
 
     async def department_list(self, department_id: int | None = None) -> list[dict[str, Any]]:
         """The department and its sub-departments (all of them without an id)."""
@@ -399,8 +437,12 @@ class WeComClient:
     ) -> None:
         """Rename, change owner, add or remove members (≤ 1,000 changes per corp per hour)."""
         body: dict[str, Any] = {"chatid": chatid}
-        for field, value in (("name", name), ("owner", owner), ("add_user_list", add_user_list),
-                             ("del_user_list", del_user_list)):
+        for field, value in (
+            ("name", name),
+            ("owner", owner),
+            ("add_user_list", add_user_list),
+            ("del_user_list", del_user_list),
+        ):
             if value is not None:
                 body[field] = value
         await self._appchat_update_limit.acquire()
@@ -413,9 +455,7 @@ class WeComClient:
 
     # -- app messages ---------------------------------------------------------------------------
 
-    async def message_send(
-        self, touser: list[str], msgtype: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def message_send(self, touser: list[str], msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
         """A private app message; the answer has `msgid` (for recall), `invaliduser` and, for
         interactive template cards, `response_code`."""
         for userid in touser:
@@ -424,9 +464,15 @@ class WeComClient:
                 await self._member_hour_limit.acquire(userid)
         # WeCom's duplicate check makes a retry after a timeout (the first may have arrived)
         # deliver once: identical content to the same member within the interval is dropped.
-        payload = {"touser": "|".join(touser), "msgtype": msgtype, "agentid": self._agent_id,
-                   msgtype: body, "safe": 0, "enable_duplicate_check": 1,
-                   "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL_S}
+        payload = {
+            "touser": "|".join(touser),
+            "msgtype": msgtype,
+            "agentid": self._agent_id,
+            msgtype: body,
+            "safe": 0,
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL_S,
+        }
         return await self._request("POST", Endpoint.MESSAGE_SEND, json=payload)
 
     async def message_recall(self, msgid: str) -> None:
@@ -438,8 +484,12 @@ class WeComClient:
     ) -> dict[str, Any]:
         """Replace an interactive card (`card` is the new `template_card` object); the
         response_code is single use."""
-        payload = {"userids": userids, "agentid": self._agent_id, "response_code": response_code,
-                   "template_card": card}
+        payload = {
+            "userids": userids,
+            "agentid": self._agent_id,
+            "response_code": response_code,
+            "template_card": card,
+        }
         return await self._request("POST", Endpoint.UPDATE_TEMPLATE_CARD, json=payload)
 
     # -- group robot ----------------------------------------------------------------------------
@@ -449,15 +499,15 @@ class WeComClient:
         robot's only credential: it is masked in logs and errors."""
         self._sensitive.add(key)
         await self._webhook_limit.acquire(fingerprint(key))
-        return await self._request("POST", Endpoint.WEBHOOK_SEND, secret_kind=None,
-                                   params={"key": key}, json=payload)
+        return await self._request(
+            "POST", Endpoint.WEBHOOK_SEND, secret_kind=None, params={"key": key}, json=payload
+        )
 
     # -- customer groups (observe only) ---------------------------------------------------------
 
     async def groupchat_get(self, chat_id: str) -> dict[str, Any]:
         """`group_chat`: name, owner, member_list (type 1 member, 2 external), admin_list, …"""
-        data = await self._request("POST", Endpoint.GROUPCHAT_GET,
-                                   json={"chat_id": chat_id, "need_name": 1})
+        data = await self._request("POST", Endpoint.GROUPCHAT_GET, json={"chat_id": chat_id, "need_name": 1})
         group: dict[str, Any] = data["group_chat"]
         return group
 
@@ -474,5 +524,4 @@ class WeComClient:
 
     async def archive_pull(self, *, seq: int, limit: int = 1000) -> dict[str, Any]:
         """SIMULATOR ONLY stand-in for the Finance SDK's GetChatData: `chatdata` after `seq`."""
-        return await self._request("POST", Endpoint.ARCHIVE_PULL,
-                                   json={"seq": seq, "limit": limit})
+        return await self._request("POST", Endpoint.ARCHIVE_PULL, json={"seq": seq, "limit": limit})

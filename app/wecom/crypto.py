@@ -231,9 +231,7 @@ class CallbackCrypto:
         encrypted = prp.encrypt(plaintext, self._receive_id).decode()
         return encrypted, signature(self._token, timestamp, nonce, encrypted)
 
-    def envelope_xml(self, plaintext: str, *, timestamp: str, nonce: str, agent_id: str) -> tuple[
-        bytes, str
-    ]:
+    def envelope_xml(self, plaintext: str, *, timestamp: str, nonce: str, agent_id: str) -> tuple[bytes, str]:
         """The POST body WeCom sends for `plaintext`, and its msg_signature."""
         encrypted, sig = self.encrypt(plaintext, timestamp=timestamp, nonce=nonce)
         body = (

@@ -25,18 +25,27 @@ from tests.dbutil import fetch
 def run(*args: str, db: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     env.update({"WARDEN_DATABASE_URL": db, **extra})
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
-def console_script(*args: str, cwd: Path, timeout: float = 120, **extra: str
-                   ) -> subprocess.CompletedProcess[str]:
+def console_script(
+    *args: str, cwd: Path, timeout: float = 120, **extra: str
+) -> subprocess.CompletedProcess[str]:
     """The installed `wecom-warden`, as a person runs it, in `cwd`."""
     script = Path(sys.executable).parent / "wecom-warden"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     env.update(extra)
-    return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 class TestMigrateAndTokens:
@@ -55,8 +64,7 @@ class TestMigrateAndTokens:
         settings = make_settings(db, admin_token=None)
         with ThreadedServer(create_app(settings, run_worker=False)) as server:
             ok = httpx.get(f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
-            bad = httpx.get(f"{server.url}/api/v1/jobs",
-                            headers={"Authorization": f"Bearer {token}x"})
+            bad = httpx.get(f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}x"})
         assert (ok.status_code, bad.status_code) == (200, 401)
 
     def test_console_script_migrates_from_any_directory(self, tmp_path: Path) -> None:
@@ -64,8 +72,15 @@ class TestMigrateAndTokens:
         script = Path(sys.executable).parent / "wecom-warden"
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
         env["WARDEN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'anywhere.db'}"
-        r = subprocess.run([str(script), "migrate"], cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=120, check=False)
+        r = subprocess.run(
+            [str(script), "migrate"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert r.returncode == 0, r.stderr
         assert f"is at revision {head_revision()}" in r.stdout
 
@@ -75,14 +90,13 @@ class TestMigrateAndTokens:
         alice = run("create-token", "--name", "alice", db=db).stdout.strip().splitlines()[-1]
         bob = run("create-token", "--name", "bob", db=db).stdout.strip().splitlines()[-1]
         revoked = run("revoke-token", "alice", db=db)
-        assert (revoked.returncode, revoked.stdout.strip()) == (
-            0, "revoked 1 admin token(s) named 'alice'")
+        assert (revoked.returncode, revoked.stdout.strip()) == (0, "revoked 1 admin token(s) named 'alice'")
         assert run("revoke-token", "alice", db=db).returncode == 1  # nothing left to revoke
-        with ThreadedServer(create_app(make_settings(db, admin_token=None),
-                                       run_worker=False)) as server:
-            codes = [httpx.get(f"{server.url}/api/v1/jobs",
-                               headers={"Authorization": f"Bearer {t}"}).status_code
-                     for t in (alice, bob)]
+        with ThreadedServer(create_app(make_settings(db, admin_token=None), run_worker=False)) as server:
+            codes = [
+                httpx.get(f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {t}"}).status_code
+                for t in (alice, bob)
+            ]
         assert codes == [401, 200]
 
     def test_migrate_names_a_bad_database_url(self) -> None:
@@ -90,7 +104,8 @@ class TestMigrateAndTokens:
         assert r.returncode == 2
         assert r.stderr.strip() == (
             "wecom-warden: configuration error: WARDEN_DATABASE_URL must be a postgresql:// (or "
-            "postgres://, postgresql+asyncpg://) or sqlite:///path (or sqlite+aiosqlite:///path) URL")
+            "postgres://, postgresql+asyncpg://) or sqlite:///path (or sqlite+aiosqlite:///path) URL"
+        )
 
     def test_migrate_refuses_in_memory_sqlite(self) -> None:
         r = run("migrate", db="sqlite:///:memory:")
@@ -104,16 +119,21 @@ class TestMigrateAndTokens:
             r = console_script("migrate", cwd=tmp_path, WARDEN_DATABASE_URL=url)
             assert r.returncode == 0, r.stderr
             assert f"is at revision {head_revision()}" in r.stdout
-        assert fetch(f"sqlite+aiosqlite:///{tmp_path / 'relative.db'}",
-                     "SELECT version_num FROM alembic_version")[0][0] == head_revision()
+        assert (
+            fetch(
+                f"sqlite+aiosqlite:///{tmp_path / 'relative.db'}", "SELECT version_num FROM alembic_version"
+            )[0][0]
+            == head_revision()
+        )
         assert fetch(pg_url, "SELECT version_num FROM alembic_version")[0][0] == head_revision()
 
     def test_migrate_against_unreachable_postgres_is_one_line(self, tmp_path: Path) -> None:
         with socket.socket() as s:  # a port nothing listens on: bound, never listening
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-            r = console_script("migrate", cwd=tmp_path,
-                               WARDEN_DATABASE_URL=f"postgresql://warden:pw@127.0.0.1:{port}/warden")
+            r = console_script(
+                "migrate", cwd=tmp_path, WARDEN_DATABASE_URL=f"postgresql://warden:pw@127.0.0.1:{port}/warden"
+            )
         assert r.returncode == 2
         assert "Traceback" not in r.stderr
         (line,) = r.stderr.strip().splitlines()
@@ -139,8 +159,9 @@ class TestDemo:
         assert time.monotonic() - started < 120
         kinds = {r[0] for r in fetch(db, "SELECT kind FROM action")}
         assert kinds == {"send_private_message", "remove_member", "recall_message"}
-        (name, revoked), = (tuple(r) for r in fetch(
-            db, "SELECT name, revoked_at IS NOT NULL FROM admin_token"))
+        ((name, revoked),) = (
+            tuple(r) for r in fetch(db, "SELECT name, revoked_at IS NOT NULL FROM admin_token")
+        )
         assert name.startswith("demo ") and revoked  # its printed token does not outlive it
 
     def test_the_story_tells_only_what_happened(self, tmp_path: Path) -> None:
@@ -152,14 +173,20 @@ class TestDemo:
         chapters = {c.split("\n", 1)[0]: c for c in r.stdout.split("\n== ")[1:]}
         acting = next(c for t, c in chapters.items() if "The service acts" in t)
         reply = next(c for t, c in chapters.items() if "李四 replies 收到" in t)
-        actions: list[tuple[Any, ...]] = [tuple(a) for a in fetch(
-            db, "SELECT id, kind, status, wecom_errcode, wecom_msgid, params FROM action ORDER BY id")]
+        actions: list[tuple[Any, ...]] = [
+            tuple(a)
+            for a in fetch(
+                db, "SELECT id, kind, status, wecom_errcode, wecom_msgid, params FROM action ORDER BY id"
+            )
+        ]
         for _, kind, status, errcode, _, _ in actions[:3]:
             assert re.search(rf"{kind} \(.*\.\.\. {status}, errcode {errcode}\b", acting), kind
         assert "advise the owner" not in r.stdout
         assert ("86008: not created by the app" in acting) == any(a[3] == 86008 for a in actions)
-        (event_id, status, kind), = (tuple(e) for e in fetch(
-            db, "SELECT id, status, record_kind FROM inbound_event WHERE from_user = 'lisi'"))
+        ((event_id, status, kind),) = (
+            tuple(e)
+            for e in fetch(db, "SELECT id, status, record_kind FROM inbound_event WHERE from_user = 'lisi'")
+        )
         assert re.search(r"李四 replies 收到 to the app .* 200 in \d+ ms", reply)
         assert f"#{event_id} app: text" in reply and f"{status} → {kind}" in reply
         reminder = next(a for a in actions if a[1] == "send_private_message")
@@ -172,8 +199,13 @@ class TestDemo:
         own, which a second run starts afresh."""
         serving = tmp_path / "serving.db"
         for _ in range(2):
-            r = console_script("demo", cwd=tmp_path, timeout=180, WARDEN_DEMO_PACE="0",
-                               WARDEN_DATABASE_URL=f"sqlite:///{serving}")
+            r = console_script(
+                "demo",
+                cwd=tmp_path,
+                timeout=180,
+                WARDEN_DEMO_PACE="0",
+                WARDEN_DATABASE_URL=f"sqlite:///{serving}",
+            )
             assert r.returncode == 0, r.stdout + r.stderr
             assert "database sqlite+aiosqlite:///./wecom-warden-demo.db" in r.stdout
             assert "6 / 6 (de-duplicated)" in r.stdout
@@ -187,9 +219,14 @@ class TestDemo:
         script = Path(sys.executable).parent / "wecom-warden"
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
         env["WARDEN_DEMO_PACE"] = "0"
-        proc = subprocess.Popen([str(script), "demo", "--keep-running", "--database-url", db],
-                                cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [str(script), "demo", "--keep-running", "--database-url", db],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert proc.stdout is not None
             lines = []
@@ -210,7 +247,7 @@ class TestDemo:
                 proc.kill()
                 proc.wait()
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-        (revoked,), = (tuple(r) for r in fetch(db, "SELECT revoked_at IS NOT NULL FROM admin_token"))
+        ((revoked,),) = (tuple(r) for r in fetch(db, "SELECT revoked_at IS NOT NULL FROM admin_token"))
         assert revoked
 
 
@@ -234,16 +271,24 @@ class TestWorkerCommand:
         asyncio.run(store())
         settings = make_settings(sqlite_url)
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-        env.update({"WARDEN_DATABASE_URL": sqlite_url, "WARDEN_CORP_ID": settings.corp_id,
-                    "WARDEN_AGENT_ID": "1000002", "WARDEN_SECRET": "a-real-looking-secret",
-                    "WARDEN_TOKEN": settings.token.get_secret_value(),
-                    "WARDEN_AES_KEY": settings.aes_key.get_secret_value()})
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env,
-                                stderr=subprocess.PIPE, text=True)
+        env.update(
+            {
+                "WARDEN_DATABASE_URL": sqlite_url,
+                "WARDEN_CORP_ID": settings.corp_id,
+                "WARDEN_AGENT_ID": "1000002",
+                "WARDEN_SECRET": "a-real-looking-secret",
+                "WARDEN_TOKEN": settings.token.get_secret_value(),
+                "WARDEN_AES_KEY": settings.aes_key.get_secret_value(),
+            }
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+        )
         try:
             deadline = time.monotonic() + 30
-            while fetch(sqlite_url, "SELECT count(*) FROM inbound_event WHERE status = "
-                                    "'processed'")[0][0] < 2:
+            while (
+                fetch(sqlite_url, "SELECT count(*) FROM inbound_event WHERE status = 'processed'")[0][0] < 2
+            ):
                 assert time.monotonic() < deadline and proc.poll() is None, "not processed"
                 time.sleep(0.1)
         finally:
@@ -260,13 +305,34 @@ class TestWorkerCommand:
         settings = make_settings(sqlite_url)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-        env.update({"WARDEN_DATABASE_URL": sqlite_url, "WARDEN_CORP_ID": settings.corp_id,
-                    "WARDEN_AGENT_ID": "1000002", "WARDEN_SECRET": "a-real-looking-secret",
-                    "WARDEN_TOKEN": settings.token.get_secret_value(),
-                    "WARDEN_AES_KEY": settings.aes_key.get_secret_value(), "WARDEN_DRY_RUN": "1"})
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
-                                 "--port", str(port), "--no-worker"], cwd=ROOT, env=env,
-                                stderr=subprocess.PIPE, text=True)
+        env.update(
+            {
+                "WARDEN_DATABASE_URL": sqlite_url,
+                "WARDEN_CORP_ID": settings.corp_id,
+                "WARDEN_AGENT_ID": "1000002",
+                "WARDEN_SECRET": "a-real-looking-secret",
+                "WARDEN_TOKEN": settings.token.get_secret_value(),
+                "WARDEN_AES_KEY": settings.aes_key.get_secret_value(),
+                "WARDEN_DRY_RUN": "1",
+            }
+        )
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-worker",
+            ],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -282,5 +348,7 @@ class TestWorkerCommand:
         # uvicorn re-raises the signal once it has shut down: 130 is how Ctrl-C ends a program.
         assert proc.returncode in (0, 130), stderr
         assert "service.stopped" in stderr and "Traceback" not in stderr
-        assert (f"serving on http://127.0.0.1:{port} (callbacks /wecom/callback, admin API /api/v1, "
-                "docs /docs; worker off, dry-run on)") in stderr
+        assert (
+            f"serving on http://127.0.0.1:{port} (callbacks /wecom/callback, admin API /api/v1, "
+            "docs /docs; worker off, dry-run on)"
+        ) in stderr

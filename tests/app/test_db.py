@@ -36,8 +36,7 @@ class TestTransactions:
                 with pytest.raises(_Rollback):
                     async with session_scope(sessions) as session:
                         async with session.begin_nested():
-                            session.add(AdminToken(name="inner", token_hash="a" * 64,
-                                                   created_at=utcnow()))
+                            session.add(AdminToken(name="inner", token_hash="a" * 64, created_at=utcnow()))
                         raise _Rollback
             finally:
                 await engine.dispose()

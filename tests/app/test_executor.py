@@ -41,8 +41,7 @@ class Env:
     client: WeComClient
 
     def executor(self, *, dry_run: bool = False) -> Executor:
-        return Executor(self.sessions, self.client, dry_run=dry_run,
-                        robot_key_for={SALES: ROBOT_KEY}.get)
+        return Executor(self.sessions, self.client, dry_run=dry_run, robot_key_for={SALES: ROBOT_KEY}.get)
 
     def calls(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         return self.sim.state.calls_snapshot(endpoint.value)
@@ -50,8 +49,8 @@ class Env:
     async def plan(self, kind: ActionKind, params: dict[str, Any], key: str) -> tuple[int, bool]:
         async with session_scope(self.sessions) as s:
             planned = await ActionPlanner(job_max_attempts=8).plan(
-                s, kind=kind, params=params, idempotency_key=key, reason="test",
-                requested_by="tests")
+                s, kind=kind, params=params, idempotency_key=key, reason="test", requested_by="tests"
+            )
             return planned.id, planned.new
 
     async def action(self, action_id: int) -> Action:
@@ -68,9 +67,14 @@ async def _no_sleep(_: float) -> None:
 @pytest.fixture
 async def env(db_url: str, sim: SimulatorServer) -> AsyncIterator[Env]:
     engine = make_engine(db_url)
-    client = WeComClient(base_url=sim.base_url, corp_id=sim.config.corp_id,
-                         agent_id=sim.config.agent_id, secret=sim.config.secret,
-                         max_attempts=3, sleep=_no_sleep)
+    client = WeComClient(
+        base_url=sim.base_url,
+        corp_id=sim.config.corp_id,
+        agent_id=sim.config.agent_id,
+        secret=sim.config.secret,
+        max_attempts=3,
+        sleep=_no_sleep,
+    )
     yield Env(sim, make_sessionmaker(engine), client)
     await client.aclose()
     await engine.dispose()
@@ -78,8 +82,9 @@ async def env(db_url: str, sim: SimulatorServer) -> AsyncIterator[Env]:
 
 class TestExecutor:
     async def test_remove_member_from_an_app_group(self, env: Env) -> None:
-        action_id, new = await env.plan(ActionKind.REMOVE_MEMBER,
-                                        {"chatid": SALES, "userids": ["wujiu"]}, "M5:wujiu:sales")
+        action_id, new = await env.plan(
+            ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, "M5:wujiu:sales"
+        )
         assert new
         assert await env.executor().execute(action_id) == ActionStatus.DONE
         members = env.sim.state.snapshot()["app_chats"][SALES]["members"]
@@ -102,13 +107,17 @@ class TestExecutor:
         sent = env.sim.state.snapshot()["messages"]
         assert action.wecom_msgid and action.wecom_msgid == sent[0]["msgid"]
         async with session_scope(env.sessions) as s:
-            n = await s.scalar(sa.select(sa.func.count()).select_from(Job)
-                               .where(col(Job.kind) == JobKind.EXECUTE_ACTION))
+            n = await s.scalar(
+                sa.select(sa.func.count()).select_from(Job).where(col(Job.kind) == JobKind.EXECUTE_ACTION)
+            )
         assert n == 1  # the second plan queued nothing
 
     async def test_send_then_recall_our_own_message(self, env: Env) -> None:
-        send_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
-            "touser": ["zhaoliu"], "msgtype": "text", "body": {"content": "请回复收到"}}, "s1")
+        send_id, _ = await env.plan(
+            ActionKind.SEND_PRIVATE_MESSAGE,
+            {"touser": ["zhaoliu"], "msgtype": "text", "body": {"content": "请回复收到"}},
+            "s1",
+        )
         executor = env.executor()
         await executor.execute(send_id)
         msgid = (await env.action(send_id)).wecom_msgid
@@ -117,9 +126,14 @@ class TestExecutor:
         assert env.sim.state.snapshot()["recalled"] == [msgid]
 
     async def test_robot_message_uses_the_registered_key(self, env: Env) -> None:
-        action_id, _ = await env.plan(ActionKind.SEND_ROBOT_MESSAGE, {
-            "chatid": SALES, "payload": {"msgtype": "text", "text": {
-                "content": "请回复收到", "mentioned_list": ["lisi"]}}}, "robot-1")
+        action_id, _ = await env.plan(
+            ActionKind.SEND_ROBOT_MESSAGE,
+            {
+                "chatid": SALES,
+                "payload": {"msgtype": "text", "text": {"content": "请回复收到", "mentioned_list": ["lisi"]}},
+            },
+            "robot-1",
+        )
         assert await env.executor().execute(action_id) == ActionStatus.DONE
         (msg,) = env.sim.state.snapshot()["messages"]
         assert msg["kind"] == "webhook" and msg["chatid"] == SALES
@@ -127,8 +141,9 @@ class TestExecutor:
         assert ROBOT_KEY not in str(action.params) + str(action.result)
 
     async def test_wecom_refusal_is_recorded_not_retried(self, env: Env) -> None:
-        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
-                                      {"chatid": LUNCH, "userids": ["sunqi"]}, "lunch")
+        action_id, _ = await env.plan(
+            ActionKind.REMOVE_MEMBER, {"chatid": LUNCH, "userids": ["sunqi"]}, "lunch"
+        )
         assert await env.executor().execute(action_id) == ActionStatus.FAILED
         action = await env.action(action_id)
         assert action.wecom_errcode == 86008
@@ -136,8 +151,9 @@ class TestExecutor:
         assert "sunqi" in env.sim.state.snapshot()["app_chats"][LUNCH]["members"]
 
     async def test_dry_run_records_and_calls_nothing(self, env: Env) -> None:
-        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
-                                      {"chatid": SALES, "userids": ["wujiu"]}, "dry")
+        action_id, _ = await env.plan(
+            ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, "dry"
+        )
         assert await env.executor(dry_run=True).execute(action_id) == ActionStatus.DRY_RUN
         assert env.sim.state.calls_snapshot() == []
         assert "wujiu" in env.sim.state.snapshot()["app_chats"][SALES]["members"]
@@ -146,10 +162,12 @@ class TestExecutor:
 
     async def test_transient_failures_go_back_to_the_queue(self, env: Env) -> None:
         # WeCom's own "busy" answer: certainly not sent, so the job may try again later.
-        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, errcode=-1,
-                                            count=3)])
-        action_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
-            "touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, "flaky")
+        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, errcode=-1, count=3)])
+        action_id, _ = await env.plan(
+            ActionKind.SEND_PRIVATE_MESSAGE,
+            {"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}},
+            "flaky",
+        )
         worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
         await worker.run_until_idle()
         action = await env.action(action_id)
@@ -163,14 +181,23 @@ class TestExecutor:
         assert action.status == ActionStatus.DONE and action.attempts == 2
         assert len([c for c in env.calls(Endpoint.MESSAGE_SEND) if not c["fault"]]) == 1
 
-    @pytest.mark.parametrize(("kind", "params", "endpoint", "calls"), [
-        (ActionKind.SEND_GROUP_MESSAGE, {"chatid": SALES, "msgtype": "text",
-                                         "body": {"content": "请回复收到"}},
-         Endpoint.APPCHAT_SEND, 1),  # no duplicate check at WeCom: one try only
-        (ActionKind.SEND_PRIVATE_MESSAGE, {"touser": ["lisi"], "msgtype": "text",
-                                           "body": {"content": "请回复收到"}},
-         Endpoint.MESSAGE_SEND, 3),  # the client's retries are covered by the duplicate check
-    ])
+    @pytest.mark.parametrize(
+        ("kind", "params", "endpoint", "calls"),
+        [
+            (
+                ActionKind.SEND_GROUP_MESSAGE,
+                {"chatid": SALES, "msgtype": "text", "body": {"content": "请回复收到"}},
+                Endpoint.APPCHAT_SEND,
+                1,
+            ),  # no duplicate check at WeCom: one try only
+            (
+                ActionKind.SEND_PRIVATE_MESSAGE,
+                {"touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到"}},
+                Endpoint.MESSAGE_SEND,
+                3,
+            ),  # the client's retries are covered by the duplicate check
+        ],
+    )
     async def test_a_send_whose_fate_is_unknown_is_not_repeated(
         self, env: Env, kind: ActionKind, params: dict[str, Any], endpoint: Endpoint, calls: int
     ) -> None:
@@ -179,8 +206,7 @@ class TestExecutor:
         worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
         await worker.run_until_idle()
         action = await env.action(action_id)
-        assert action.status == ActionStatus.UNKNOWN and "not repeated" in (action.wecom_errmsg
-                                                                           or "")
+        assert action.status == ActionStatus.UNKNOWN and "not repeated" in (action.wecom_errmsg or "")
         assert len(env.calls(endpoint)) == calls
         async with session_scope(env.sessions) as s:
             job = await s.scalar(sa.select(Job).where(col(Job.kind) == JobKind.EXECUTE_ACTION))
@@ -189,8 +215,11 @@ class TestExecutor:
     async def test_a_failed_token_fetch_leaves_the_send_planned(self, env: Env) -> None:
         """gettoken timing out or answering 5xx proves the send itself was never made."""
         env.sim.state.add_faults([FaultRule(path=Endpoint.GETTOKEN.value, http_status=502)])
-        action_id, _ = await env.plan(ActionKind.SEND_GROUP_MESSAGE, {
-            "chatid": SALES, "msgtype": "text", "body": {"content": "请回复收到"}}, "no-token")
+        action_id, _ = await env.plan(
+            ActionKind.SEND_GROUP_MESSAGE,
+            {"chatid": SALES, "msgtype": "text", "body": {"content": "请回复收到"}},
+            "no-token",
+        )
         worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
         await worker.run_until_idle()
         action = await env.action(action_id)
@@ -201,30 +230,37 @@ class TestExecutor:
         assert job is not None and job.status == JobStatus.QUEUED  # retried later
 
     async def test_an_idempotent_action_is_repeated_after_a_5xx(self, env: Env) -> None:
-        env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=502,
-                                            count=2)])
-        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
-                                      {"chatid": SALES, "userids": ["wujiu"]}, "M5:5xx")
+        env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=502, count=2)])
+        action_id, _ = await env.plan(
+            ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, "M5:5xx"
+        )
         assert await env.executor().execute(action_id) == ActionStatus.DONE
         assert len(env.calls(Endpoint.APPCHAT_UPDATE)) == 3
 
     async def test_a_permanent_http_error_fails_without_retry(self, env: Env) -> None:
         env.sim.state.add_faults([FaultRule(path=Endpoint.APPCHAT_UPDATE.value, http_status=404)])
-        action_id, _ = await env.plan(ActionKind.REMOVE_MEMBER,
-                                      {"chatid": SALES, "userids": ["wujiu"]}, "http404")
+        action_id, _ = await env.plan(
+            ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, "http404"
+        )
         assert await env.executor().execute(action_id) == ActionStatus.FAILED
         action = await env.action(action_id)
         assert (action.wecom_errcode, action.wecom_errmsg) == (-1, "HTTP 404")
         assert len(env.calls(Endpoint.APPCHAT_UPDATE)) == 1
 
-    @pytest.mark.parametrize(("kind", "params", "expected", "calls"), [
-        (ActionKind.SEND_PRIVATE_MESSAGE,
-         {"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, ActionStatus.UNKNOWN, 0),
-        (ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, ActionStatus.DONE, 1),
-    ])
+    @pytest.mark.parametrize(
+        ("kind", "params", "expected", "calls"),
+        [
+            (
+                ActionKind.SEND_PRIVATE_MESSAGE,
+                {"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}},
+                ActionStatus.UNKNOWN,
+                0,
+            ),
+            (ActionKind.REMOVE_MEMBER, {"chatid": SALES, "userids": ["wujiu"]}, ActionStatus.DONE, 1),
+        ],
+    )
     async def test_a_call_interrupted_by_a_dead_worker(
-        self, env: Env, kind: ActionKind, params: dict[str, Any], expected: ActionStatus,
-        calls: int
+        self, env: Env, kind: ActionKind, params: dict[str, Any], expected: ActionStatus, calls: int
     ) -> None:
         """A send may have reached WeCom: not repeated. A removal is safe to repeat."""
         action_id, _ = await env.plan(kind, params, "interrupted")
@@ -246,19 +282,28 @@ class TestDeliveredOnce:
     """A private message whose first answer was lost is delivered once, and a recall reaches
     every message an action delivered."""
 
-    async def test_a_timed_out_send_is_delivered_once_and_recalled(self, db_url: str,
-                                                                   sim: SimulatorServer) -> None:
+    async def test_a_timed_out_send_is_delivered_once_and_recalled(
+        self, db_url: str, sim: SimulatorServer
+    ) -> None:
         engine = make_engine(db_url)
         sessions = make_sessionmaker(engine)
         # The first send answers after the client gave up (WeCom did it; the answer is lost).
-        client = WeComClient(base_url=sim.base_url, corp_id=sim.config.corp_id,
-                             agent_id=sim.config.agent_id, secret=sim.config.secret,
-                             timeout=0.5, max_attempts=3, sleep=_no_sleep)
-        sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, latency_ms=1500,
-                                        count=1)])
+        client = WeComClient(
+            base_url=sim.base_url,
+            corp_id=sim.config.corp_id,
+            agent_id=sim.config.agent_id,
+            secret=sim.config.secret,
+            timeout=0.5,
+            max_attempts=3,
+            sleep=_no_sleep,
+        )
+        sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, latency_ms=1500, count=1)])
         env = Env(sim, sessions, client)
-        send_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
-            "touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到 (A2)"}}, "late")
+        send_id, _ = await env.plan(
+            ActionKind.SEND_PRIVATE_MESSAGE,
+            {"touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到 (A2)"}},
+            "late",
+        )
         assert await env.executor().execute(send_id) == ActionStatus.DONE
         await asyncio.sleep(1.5)  # the first, slow call completes at the simulator too
         delivered = [m for m in sim.state.messages if m.kind == "message"]
@@ -271,15 +316,18 @@ class TestDeliveredOnce:
         await client.aclose()
         await engine.dispose()
 
-    async def test_a_recall_reaches_every_message_a_replanned_send_delivered(self, env: Env
-                                                                             ) -> None:
-        send_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
-            "touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到"}}, "twice")
+    async def test_a_recall_reaches_every_message_a_replanned_send_delivered(self, env: Env) -> None:
+        send_id, _ = await env.plan(
+            ActionKind.SEND_PRIVATE_MESSAGE,
+            {"touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到"}},
+            "twice",
+        )
         assert await env.executor().execute(send_id) == ActionStatus.DONE
         env.sim.state.advance(1801)  # past WeCom's duplicate check: a second copy arrives
         async with session_scope(env.sessions) as s:  # an admin re-planned it (fate unknown)
-            await s.execute(sa.update(Action).where(col(Action.id) == send_id)
-                            .values(status=ActionStatus.PLANNED))
+            await s.execute(
+                sa.update(Action).where(col(Action.id) == send_id).values(status=ActionStatus.PLANNED)
+            )
         assert await env.executor().execute(send_id) == ActionStatus.DONE
         msgids = (await env.action(send_id)).wecom_msgids or []
         assert len(msgids) == 2 and len(set(msgids)) == 2
@@ -295,10 +343,12 @@ class TestDeliveredOnce:
 class TestTokens:
     async def test_a_token_refused_twice_is_retried_later_not_failed(self, env: Env) -> None:
         """42001 after the client's own refresh is not WeCom refusing the action."""
-        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, errcode=42001,
-                                            count=2)])
-        action_id, _ = await env.plan(ActionKind.SEND_PRIVATE_MESSAGE, {
-            "touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}}, "token")
+        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, errcode=42001, count=2)])
+        action_id, _ = await env.plan(
+            ActionKind.SEND_PRIVATE_MESSAGE,
+            {"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}},
+            "token",
+        )
         worker = Worker(env.sessions, {JobKind.EXECUTE_ACTION: env.executor().run_job})
         await worker.run_until_idle()
         action = await env.action(action_id)

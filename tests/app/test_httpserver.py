@@ -21,8 +21,7 @@ LIMITS = ServerLimits(max_header_bytes=8 * 1024, request_timeout_s=0.5, max_conn
 
 @pytest.fixture
 def server(sqlite_url: str) -> Iterator[ThreadedServer]:
-    with ThreadedServer(create_app(make_settings(sqlite_url), run_worker=False),
-                        limits=LIMITS) as running:
+    with ThreadedServer(create_app(make_settings(sqlite_url), run_worker=False), limits=LIMITS) as running:
         yield running
 
 
@@ -62,8 +61,7 @@ class TestHeadSize:
     def test_body_bytes_never_count_as_head(self, server: ThreadedServer) -> None:
         """A request whose body arrives in the same reads as its end is not the next head."""
         body = b"x" * (LIMITS.max_header_bytes * 2)
-        request = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
-                   + body)
+        request = b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
         with _connect(server) as sock:
             sock.sendall(request + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             answers = _read_all(sock)
@@ -75,8 +73,7 @@ class TestHeadSize:
 
 
 class TestSlowClients:
-    def test_a_stalled_head_is_disconnected_after_the_deadline(self, server: ThreadedServer
-                                                               ) -> None:
+    def test_a_stalled_head_is_disconnected_after_the_deadline(self, server: ThreadedServer) -> None:
         with _connect(server) as sock:
             sock.sendall(b"POST /wecom/callback HTTP/1.1\r\nHost: x\r\n")
             started = time.monotonic()
@@ -87,8 +84,10 @@ class TestSlowClients:
 
     def test_a_stalled_body_is_disconnected(self, server: ThreadedServer) -> None:
         with _connect(server) as sock:
-            sock.sendall(b"POST /wecom/callback?msg_signature=a&timestamp=1&nonce=n HTTP/1.1\r\n"
-                         b"Host: x\r\nContent-Length: 1000\r\n\r\n<xml>")
+            sock.sendall(
+                b"POST /wecom/callback?msg_signature=a&timestamp=1&nonce=n HTTP/1.1\r\n"
+                b"Host: x\r\nContent-Length: 1000\r\n\r\n<xml>"
+            )
             answer = _read_all(sock)
         assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
 
@@ -96,9 +95,7 @@ class TestSlowClients:
         with _connect(server) as sock:
             assert _read_all(sock).startswith(b"HTTP/1.1 408 ")
 
-    def test_a_kept_alive_connection_cannot_stall_its_next_request(
-        self, server: ThreadedServer
-    ) -> None:
+    def test_a_kept_alive_connection_cannot_stall_its_next_request(self, server: ThreadedServer) -> None:
         with _connect(server) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             first = sock.recv(65536)

@@ -22,8 +22,13 @@ async def fetch(url: str, sql: str) -> list[Any]:
 
 
 def record(n: int, *, chat_id: str = "wrA") -> InboxRecord:
-    return InboxRecord(dedupe_key=f"aibot:m-{n}", source=EventSource.AIBOT, msg_type="text",
-                       chat_id=chat_id, payload=f'{{"msgid": "m-{n}"}}')
+    return InboxRecord(
+        dedupe_key=f"aibot:m-{n}",
+        source=EventSource.AIBOT,
+        msg_type="text",
+        chat_id=chat_id,
+        payload=f'{{"msgid": "m-{n}"}}',
+    )
 
 
 async def put_all(db_url: str, records: list[InboxRecord]) -> list[Any]:
@@ -70,17 +75,18 @@ async def test_a_database_failure_is_not_retried_record_by_record(
     assert "inbox.commit_failed" in caplog.text and "inbox.record_failed" not in caplog.text
 
 
-LEAVE = ("<xml><ToUserName>wwcorp</ToUserName><FromUserName>sys</FromUserName>"
-         "<CreateTime>1763712000</CreateTime><MsgType>event</MsgType><Event>change_contact</Event>"
-         "<ChangeType>delete_user</ChangeType><UserID>wujiu</UserID></xml>")
+LEAVE = (
+    "<xml><ToUserName>wwcorp</ToUserName><FromUserName>sys</FromUserName>"
+    "<CreateTime>1763712000</CreateTime><MsgType>event</MsgType><Event>change_contact</Event>"
+    "<ChangeType>delete_user</ChangeType><UserID>wujiu</UserID></xml>"
+)
 
 
-async def test_a_retry_of_an_event_stored_under_its_old_format_key_is_not_stored_again(
-    db_url: str
-) -> None:
+async def test_a_retry_of_an_event_stored_under_its_old_format_key_is_not_stored_again(db_url: str) -> None:
     old_key = "evt:sys|1763712000|change_contact|delete_user|||wujiu||"  # what 0.1 stored
-    first = await put_all(db_url, [InboxRecord(dedupe_key=old_key, source=EventSource.APP,
-                                               msg_type="event", payload=LEAVE)])
+    first = await put_all(
+        db_url, [InboxRecord(dedupe_key=old_key, source=EventSource.APP, msg_type="event", payload=LEAVE)]
+    )
     assert first == [True]
     retry = InboxRecord.from_xml_fields(xml_fields(parse_xml(LEAVE)), LEAVE)
     assert retry.dedupe_key != old_key and retry.legacy_key == old_key
@@ -89,9 +95,12 @@ async def test_a_retry_of_an_event_stored_under_its_old_format_key_is_not_stored
     assert (await fetch(db_url, "SELECT count(*) FROM inbound_event"))[0][0] == 2
     # Two different events sharing an old-format key, both arriving after the upgrade: two events
     # (their old-format key is in no row), and each one's retry is still found.
-    mobile, department = (LEAVE.replace("wujiu", "zhangsan").replace("delete_user", "update_user")
-                          .replace("</xml>", f"{change}</xml>")
-                          for change in ("<Mobile>13800000000</Mobile>", "<Department>2</Department>"))
+    mobile, department = (
+        LEAVE.replace("wujiu", "zhangsan")
+        .replace("delete_user", "update_user")
+        .replace("</xml>", f"{change}</xml>")
+        for change in ("<Mobile>13800000000</Mobile>", "<Department>2</Department>")
+    )
     pair = [InboxRecord.from_xml_fields(xml_fields(parse_xml(p)), p) for p in (mobile, department)]
     assert pair[0].legacy_key == pair[1].legacy_key
     assert await put_all(db_url, pair) == [True, True]

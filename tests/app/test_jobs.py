@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app import jobs
 from app import worker as worker_module
@@ -102,8 +103,7 @@ class TestQueue:
         assert job.last_error == "boom 1"
         async with session_scope(sessions) as s:
             assert await jobs.claim(s, worker="w", limit=1, lease_s=30) == []  # backing off
-            (j2,) = await jobs.claim(s, worker="w", limit=1, lease_s=30,
-                                     now=utcnow() + timedelta(seconds=10))
+            (j2,) = await jobs.claim(s, worker="w", limit=1, lease_s=30, now=utcnow() + timedelta(seconds=10))
             assert await jobs.fail(s, j2, "boom 2") == JobStatus.DEAD
         assert (await _job(sessions, job_id)).status == JobStatus.DEAD
         async with session_scope(sessions) as s:
@@ -140,8 +140,11 @@ class TestWorker:
         async with session_scope(sessions) as s:
             job_id = await _new(s, "deadly", max_attempts=2)
             # Two claims whose workers died: attempts at the budget, lease long expired.
-            await s.execute(sa.update(Job).where(Job.id == job_id).values(  # type: ignore[arg-type]
-                status=JobStatus.RUNNING, attempts=2, lease_until=utcnow() - timedelta(seconds=1)))
+            await s.execute(
+                sa.update(Job)
+                .where(col(Job.id) == job_id)
+                .values(status=JobStatus.RUNNING, attempts=2, lease_until=utcnow() - timedelta(seconds=1))
+            )
         await Worker(sessions, {"deadly": deadly}).run_until_idle()
         job = await _job(sessions, job_id)
         assert ran == []
@@ -179,8 +182,18 @@ class TestWorker:
         async with session_scope(sessions) as s:
             job_id = await _new(s, "test.job")
         started = tmp_path / "started.txt"
-        proc = subprocess.Popen([sys.executable, "-m", "tests.worker_proc", db_url, "hang",  # noqa: ASYNC220
-                                 str(started), str(DEAD_LEASE_S)], cwd=ROOT)
+        proc = subprocess.Popen(  # noqa: ASYNC220 - a test starting its worker
+            [
+                sys.executable,
+                "-m",
+                "tests.worker_proc",
+                db_url,
+                "hang",
+                str(started),
+                str(DEAD_LEASE_S),
+            ],
+            cwd=ROOT,
+        )
         try:
             deadline = time.monotonic() + 30
             while not (started.exists() and started.read_text()):
@@ -214,14 +227,20 @@ class TestPostgresWorkers:
         async def fill() -> None:
             engine, sessions = await _sessions(pg_url)
             async with session_scope(sessions) as s:
-                await s.execute(sa.insert(jobs.JOB_TABLE), [
-                    jobs.job_row("test.job", {"n": n}, max_attempts=3) for n in range(300)])
+                await s.execute(
+                    sa.insert(jobs.JOB_TABLE),
+                    [jobs.job_row("test.job", {"n": n}, max_attempts=3) for n in range(300)],
+                )
             await engine.dispose()
 
         asyncio.run(fill())
         outs = [tmp_path / f"w{i}.txt" for i in range(2)]
-        procs = [subprocess.Popen([sys.executable, "-m", "tests.worker_proc", pg_url, "record",
-                                   str(out)], cwd=ROOT) for out in outs]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.worker_proc", pg_url, "record", str(out)], cwd=ROOT
+            )
+            for out in outs
+        ]
         for p in procs:
             assert p.wait(timeout=120) == 0
         lines = [line.split() for out in outs for line in out.read_text().splitlines()]
@@ -233,8 +252,11 @@ class TestPostgresWorkers:
         async def statuses() -> dict[str, int]:
             engine, sessions = await _sessions(pg_url)
             async with session_scope(sessions) as s:
-                rows = (await s.execute(sa.select(Job.status, sa.func.count())  # type: ignore[call-overload]
-                                        .group_by(Job.status))).all()
+                rows = (
+                    await s.execute(
+                        sa.select(Job.status, sa.func.count()).group_by(Job.status)  # type: ignore[call-overload]
+                    )
+                ).all()
             await engine.dispose()
             return {str(a): int(b) for a, b in rows}
 
@@ -254,8 +276,9 @@ class FlakySessions:
         return self.real()
 
 
-async def _run_through_failures(sessions: Any, failures: int, *, within_s: float
-                                ) -> tuple[Worker, FlakySessions, bool]:
+async def _run_through_failures(
+    sessions: Any, failures: int, *, within_s: float
+) -> tuple[Worker, FlakySessions, bool]:
     """Run a worker whose first `failures` sessions fail until it has run the queued job, then
     stop it. Returns the worker, its sessions, and whether it was still running at that point."""
     done = asyncio.Event()
@@ -301,8 +324,9 @@ class TestWorkerResilience:
         async with session_scope(sessions) as s:
             job_id = await _new(s, "test.job")
             (mine,) = await jobs.claim(s, worker="a", limit=1, lease_s=1)
-            (theirs,) = await jobs.claim(s, worker="b", limit=1, lease_s=30,
-                                         now=utcnow() + timedelta(seconds=5))
+            (theirs,) = await jobs.claim(
+                s, worker="b", limit=1, lease_s=30, now=utcnow() + timedelta(seconds=5)
+            )
             assert await jobs.fail(s, mine, "late") == jobs.LEASE_LOST
             assert await jobs.complete(s, theirs)
         job = await _job(sessions, job_id)

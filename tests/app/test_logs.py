@@ -17,21 +17,24 @@ def fields_of(line: str) -> list[str]:
     return [m.group(1) for m in FIELD.finditer(line)]
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("10.0.0.1", "10.0.0.1"),
-    ("", '""'),
-    ("a b", '"a b"'),
-    ('1.2.3.4" reason="ok', r'"1.2.3.4\" reason=\"ok"'),
-    ("1.2.3.4 reason=ok", '"1.2.3.4 reason=ok"'),
-    ("a=b", '"a=b"'),
-    ("1.2.3.4\nINFO warden callback.accepted", r'"1.2.3.4\nINFO warden callback.accepted"'),
-    ("tab\there\r", r'"tab\there\r"'),
-    ("back\\slash", r'"back\\slash"'),
-    ("nul\x00bell\x07", r'"nul\x00bell\x07"'),
-    ("line\u2028sep", r'"line\u2028sep"'),
-    ("张三", "张三"),
-    (403, "403"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.1", "10.0.0.1"),
+        ("", '""'),
+        ("a b", '"a b"'),
+        ('1.2.3.4" reason="ok', r'"1.2.3.4\" reason=\"ok"'),
+        ("1.2.3.4 reason=ok", '"1.2.3.4 reason=ok"'),
+        ("a=b", '"a=b"'),
+        ("1.2.3.4\nINFO warden callback.accepted", r'"1.2.3.4\nINFO warden callback.accepted"'),
+        ("tab\there\r", r'"tab\there\r"'),
+        ("back\\slash", r'"back\\slash"'),
+        ("nul\x00bell\x07", r'"nul\x00bell\x07"'),
+        ("line\u2028sep", r'"line\u2028sep"'),
+        ("张三", "张三"),
+        (403, "403"),
+    ],
+)
 def test_values_are_escaped(value: object, expected: str) -> None:
     assert _fmt(value) == expected
 
@@ -88,5 +91,6 @@ def test_log_limited_writes_n_lines_then_one_summary(caplog: pytest.LogCaptureFi
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["callback.refused reason=bad_signature"] * 2 + [
         "callback.refused.suppressed key=bad_signature suppressed=998 window_s=60",
-        "callback.refused reason=bad_signature"]
+        "callback.refused reason=bad_signature",
+    ]
     assert all(r.levelno == logging.INFO for r in caplog.records)

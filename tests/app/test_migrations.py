@@ -18,6 +18,7 @@ def _diff(url: str) -> list[Any]:
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
+
                 def compare(sync_conn: Any) -> list[Any]:
                     context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
                     return list(compare_metadata(context, SQLModel.metadata))

@@ -30,17 +30,23 @@ class _NoWeCom:
         raise AssertionError(f"unexpected WeCom read {name}")
 
 
-def processor(sessions: Any, *, max_attempts: int, router: DomainRouter | None = None
-              ) -> EventProcessor:
+def processor(sessions: Any, *, max_attempts: int, router: DomainRouter | None = None) -> EventProcessor:
     settings = make_settings("sqlite+aiosqlite:///unused.db", job_max_attempts=max_attempts)
     planner = ActionPlanner(job_max_attempts=max_attempts)
 
     def context(session: Any, event_id: int) -> DomainContext:
-        return DomainContext(session=session, settings=settings, clock=utcnow, wecom=_NoWeCom(),
-                             planner=planner, event_id=event_id)
+        return DomainContext(
+            session=session,
+            settings=settings,
+            clock=utcnow,
+            wecom=_NoWeCom(),
+            planner=planner,
+            event_id=event_id,
+        )
 
-    return EventProcessor(sessions, router=router or DomainRouter(), context=context,
-                          job_max_attempts=max_attempts)
+    return EventProcessor(
+        sessions, router=router or DomainRouter(), context=context, job_max_attempts=max_attempts
+    )
 
 
 class TestBatches:
@@ -51,7 +57,6 @@ class TestBatches:
         sessions = make_sessionmaker(engine)
         inbox = InboxWriter(engine, job_max_attempts=3)
         inbox.start()
-
 
         assert await asyncio.gather(*(inbox.put(text_event(n)) for n in (1, 2, 3))) == [True] * 3
         await inbox.stop()
@@ -108,8 +113,11 @@ class TestBatches:
         async def event_and_job(key: str | None) -> tuple[InboundEvent, Job]:
             async with session_scope(sessions) as s:
                 event = await s.get(InboundEvent, 1)
-                job = (await s.execute(sa.select(Job).where(col(Job.key) == key)
-                                       .order_by(col(Job.id).desc()))).scalars().first()
+                job = (
+                    (await s.execute(sa.select(Job).where(col(Job.key) == key).order_by(col(Job.id).desc())))
+                    .scalars()
+                    .first()
+                )
                 assert event is not None and job is not None
                 return event, job
 
@@ -118,8 +126,7 @@ class TestBatches:
         assert (event.status, event.error) == ("received", "ValueError: handler bug")
         for _ in range(2):  # its own job: fails, backs off, fails again and goes dead
             async with session_scope(sessions) as s:
-                await s.execute(sa.update(Job).where(col(Job.id) == split.id)
-                                .values(due_at=split.created_at))
+                await s.execute(sa.update(Job).where(col(Job.id) == split.id).values(due_at=split.created_at))
             await worker.run_until_idle()
         event, split = await event_and_job("process-event:1")
         assert split.status == JobStatus.DEAD
@@ -139,10 +146,12 @@ class WarnsThenFails:
     write: the event's savepoint must take the planned action away with it."""
 
     async def handle(self, record: ChatMessage, ctx: DomainContext) -> None:
-        await ctx.plan(kind=ActionKind.SEND_PRIVATE_MESSAGE,
-                       params={"touser": [record.sender], "msgtype": "text",
-                               "body": {"content": "C1"}},
-                       idempotency_key=f"warn:{record.msg_id}", reason="C1: test")
+        await ctx.plan(
+            kind=ActionKind.SEND_PRIVATE_MESSAGE,
+            params={"touser": [record.sender], "msgtype": "text", "body": {"content": "C1"}},
+            idempotency_key=f"warn:{record.msg_id}",
+            reason="C1: test",
+        )
         if record.text == "第2条":
             raise RuntimeError("policy bug after a write")
 
@@ -158,13 +167,11 @@ class TestOneSavepointPerEvent:
         assert await asyncio.gather(*(inbox.put(text_event(n)) for n in (1, 2, 3))) == [True] * 3
         await inbox.stop()
         router = DomainRouter([(ChatMessage, WarnsThenFails())])
-        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=3,
-                                                               router=router)})
+        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=3, router=router)})
         await worker.run_until_idle()
         async with session_scope(sessions) as s:
             keys = set((await s.execute(sa.select(col(Action.idempotency_key)))).scalars())
-            status = dict((await s.execute(
-                sa.select(col(InboundEvent.id), col(InboundEvent.status)))).all())
+            status = dict((await s.execute(sa.select(col(InboundEvent.id), col(InboundEvent.status)))).all())
             requested = set((await s.execute(sa.select(col(Action.requested_by)))).scalars())
             error = (await s.get(InboundEvent, 2)).error  # type: ignore[union-attr]
         assert keys == {"warn:1", "warn:3"}
@@ -181,11 +188,9 @@ class TestOneSavepointPerEvent:
         assert await inbox.put(text_event(1))
         await inbox.stop()
         router = DomainRouter([(ChatMessage, WarnsThenFails())])
-        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=5,
-                                                               router=router)})
+        worker = Worker(sessions, {"process_event": processor(sessions, max_attempts=5, router=router)})
         await worker.run_until_idle()
         async with session_scope(sessions) as s:
-            job = (await s.execute(sa.select(Job).where(col(Job.kind) == "execute_action"))
-                   ).scalar_one()
+            job = (await s.execute(sa.select(Job).where(col(Job.kind) == "execute_action"))).scalar_one()
         assert job.max_attempts == 5
         await engine.dispose()

@@ -48,14 +48,11 @@ def test_every_fixture_is_listed_with_its_source() -> None:
 def service(db_url: str, live_server_factory: Any) -> tuple[Client, str, Recorder]:
     recorder = Recorder()
     settings = make_settings(db_url)
-    server = live_server_factory(create_app(settings, run_worker=True,
-                                            domains=[recorder.domain()]))
+    server = live_server_factory(create_app(settings, run_worker=True, domains=[recorder.domain()]))
     return Client(settings, server.url), db_url, recorder
 
 
-def test_real_callbacks_are_stored_once_and_normalised(
-    service: tuple[Client, str, Recorder]
-) -> None:
+def test_real_callbacks_are_stored_once_and_normalised(service: tuple[Client, str, Recorder]) -> None:
     client, db, recorder = service
     for name in sorted(EXPECTED):
         plaintext = (FIXTURES / name).read_text(encoding="utf-8")
@@ -63,8 +60,11 @@ def test_real_callbacks_are_stored_once_and_normalised(
         for _ in range(2):  # the delivery and WeCom's retry of it
             r = client.post(params, body)
             assert (r.status_code, r.content) == (200, b""), name
-    wait_for(lambda: fetch(db, "SELECT count(*) FROM inbound_event WHERE status <> 'received'"
-                           )[0][0] == len(EXPECTED))
+    wait_for(
+        lambda: (
+            fetch(db, "SELECT count(*) FROM inbound_event WHERE status <> 'received'")[0][0] == len(EXPECTED)
+        )
+    )
     rows = fetch(db, "SELECT status, record_kind FROM inbound_event ORDER BY id")
     assert [tuple(r) for r in rows] == [("processed", EXPECTED[n]) for n in sorted(EXPECTED)]
     routed = recorder.records
@@ -76,17 +76,22 @@ def test_real_callbacks_are_stored_once_and_normalised(
     assert {c.change for c in changes} >= {"update_user", "create_user", "add_member"}
     (ack,) = [a for a in routed if isinstance(a, Acknowledgement)]
     assert (ack.user, ack.task_id, ack.event_key, ack.response_code) == (
-        "FromUser", "taskid111", "key111", "ResponseCode")
+        "FromUser",
+        "taskid111",
+        "key111",
+        "ResponseCode",
+    )
 
 
-def test_a_suite_callback_without_msgtype_is_refused(service: tuple[Client, str, Recorder]
-                                                     ) -> None:
+def test_a_suite_callback_without_msgtype_is_refused(service: tuple[Client, str, Recorder]) -> None:
     """Third-party (suite) forms never reach a self-built app (WECOM.md correction 12)."""
     client, db, _ = service
-    suite = ("<xml><SuiteId><![CDATA[ww4asffe99e54c0f4c]]></SuiteId><AuthCorpId><![CDATA["
-             "wxf8b4f85f3a794e77]]></AuthCorpId><InfoType><![CDATA[change_external_chat]]>"
-             "</InfoType><TimeStamp>1403610513</TimeStamp><ChatId><![CDATA[CHAT_ID]]></ChatId>"
-             "<ChangeType><![CDATA[create]]></ChangeType></xml>")
+    suite = (
+        "<xml><SuiteId><![CDATA[ww4asffe99e54c0f4c]]></SuiteId><AuthCorpId><![CDATA["
+        "wxf8b4f85f3a794e77]]></AuthCorpId><InfoType><![CDATA[change_external_chat]]>"
+        "</InfoType><TimeStamp>1403610513</TimeStamp><ChatId><![CDATA[CHAT_ID]]></ChatId>"
+        "<ChangeType><![CDATA[create]]></ChangeType></xml>"
+    )
     params, body = client.signed(suite)
     r = client.post(params, body)
     assert 400 <= r.status_code < 500

@@ -45,9 +45,7 @@ class TestNextRun:
 
 
 class TestOnceAcrossInstances:
-    async def test_many_instances_schedule_one_job_and_a_run_queues_the_next(
-        self, db_url: str
-    ) -> None:
+    async def test_many_instances_schedule_one_job_and_a_run_queues_the_next(self, db_url: str) -> None:
         engine = make_engine(db_url)
         sessions = make_sessionmaker(engine)
         ran: list[date] = []
@@ -57,25 +55,25 @@ class TestOnceAcrossInstances:
 
         job = RecurringJob("audit", time(9, 0), audit)
         morning = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)
-        added = [await schedule_all(sessions, [job], tz=SHANGHAI, max_attempts=3, now=morning)
-                 for _ in range(3)]  # three instances start
+        added = [
+            await schedule_all(sessions, [job], tz=SHANGHAI, max_attempts=3, now=morning) for _ in range(3)
+        ]  # three instances start
         assert added == [1, 0, 0]
         async with session_scope(sessions) as s:
             (queued,) = (await s.execute(sa.select(col(Job.key), col(Job.due_at)))).all()
             # make it due now (the test does not wait for 09:00)
             await s.execute(sa.update(Job).values(due_at=datetime.now(UTC)))
-        assert tuple(queued) == ("recurring:audit:2026-12-04",
-                                 datetime(2026, 12, 4, 1, 0, tzinfo=UTC))
+        assert tuple(queued) == ("recurring:audit:2026-12-04", datetime(2026, 12, 4, 1, 0, tzinfo=UTC))
 
-        handler = recurring_handler(job, sessions, tz=SHANGHAI, max_attempts=3,
-                                    clock=lambda: morning)
+        handler = recurring_handler(job, sessions, tz=SHANGHAI, max_attempts=3, clock=lambda: morning)
         await Worker(sessions, {"audit": handler}).run_until_idle()
         assert ran == [date(2026, 12, 4)]
         async with session_scope(sessions) as s:
-            keys = (await s.execute(sa.select(col(Job.key), col(Job.status))
-                                    .order_by(col(Job.id)))).all()
-        assert [tuple(k) for k in keys] == [("recurring:audit:2026-12-04", "done"),
-                                             ("recurring:audit:2026-12-05", "queued")]
+            keys = (await s.execute(sa.select(col(Job.key), col(Job.status)).order_by(col(Job.id)))).all()
+        assert [tuple(k) for k in keys] == [
+            ("recurring:audit:2026-12-04", "done"),
+            ("recurring:audit:2026-12-05", "queued"),
+        ]
         await engine.dispose()
 
     async def test_a_failing_run_does_not_stop_the_next_days(self, sqlite_url: str) -> None:
@@ -90,12 +88,12 @@ class TestOnceAcrossInstances:
         await schedule_all(sessions, [job], tz=SHANGHAI, max_attempts=1, now=morning)
         async with session_scope(sessions) as s:
             await s.execute(sa.update(Job).values(due_at=datetime.now(UTC)))
-        handler = recurring_handler(job, sessions, tz=SHANGHAI, max_attempts=1,
-                                    clock=lambda: morning)
+        handler = recurring_handler(job, sessions, tz=SHANGHAI, max_attempts=1, clock=lambda: morning)
         await Worker(sessions, {"audit": handler}).run_until_idle()
         async with session_scope(sessions) as s:
-            rows = (await s.execute(sa.select(col(Job.key), col(Job.status))
-                                    .order_by(col(Job.id)))).all()
-        assert [tuple(r) for r in rows] == [("recurring:audit:2026-12-04", "dead"),
-                                             ("recurring:audit:2026-12-05", "queued")]
+            rows = (await s.execute(sa.select(col(Job.key), col(Job.status)).order_by(col(Job.id)))).all()
+        assert [tuple(r) for r in rows] == [
+            ("recurring:audit:2026-12-04", "dead"),
+            ("recurring:audit:2026-12-05", "queued"),
+        ]
         await engine.dispose()

@@ -28,13 +28,25 @@ class TestDryRun:
     def test_a_planned_action_reaches_wecom_only_without_dry_run(
         self, sqlite_url: str, live_server_factory: Any, sim: SimulatorServer, dry_run: bool
     ) -> None:
-        settings = make_settings(sqlite_url, wecom_base_url=sim.base_url, dry_run=dry_run,
-                                 agent_id=sim.config.agent_id, secret=sim.config.secret)
-        server = live_server_factory(create_app(settings, run_worker=True,
-                                                domains=[WarnEveryMessage().domain()]))
+        settings = make_settings(
+            sqlite_url,
+            wecom_base_url=sim.base_url,
+            dry_run=dry_run,
+            agent_id=sim.config.agent_id,
+            secret=sim.config.secret,
+        )
+        server = live_server_factory(
+            create_app(settings, run_worker=True, domains=[WarnEveryMessage().domain()])
+        )
         post_text(settings, server.url, 701, "大家好")
-        wait_for(lambda: fetch(sqlite_url, "SELECT count(*) FROM action WHERE status NOT IN "
-                                           "('planned', 'executing')")[0][0] == 1)
+        wait_for(
+            lambda: (
+                fetch(sqlite_url, "SELECT count(*) FROM action WHERE status NOT IN ('planned', 'executing')")[
+                    0
+                ][0]
+                == 1
+            )
+        )
         (action,) = fetch(sqlite_url, "SELECT status, wecom_endpoint FROM action")
         sends = sim.state.calls_snapshot(Endpoint.MESSAGE_SEND.value)
         if dry_run:

@@ -27,17 +27,21 @@ def _domain(name: str, ran: list[str], *, kind: str = "sync-roster") -> Domain:
         ran.append(f"{name}:audit")
 
     def build(_: DomainDeps) -> DomainParts:
-        return DomainParts(jobs={kind: sync},
-                           recurring=[RecurringJob(f"{name}-audit", time(9), audit)])
+        return DomainParts(jobs={kind: sync}, recurring=[RecurringJob(f"{name}-audit", time(9), audit)])
 
     return Domain(name=name, build=build)
 
 
 class TestRegistry:
     def test_a_job_kind_claimed_twice_is_refused(self) -> None:
-        deps: Any = DomainDeps(settings=make_settings("sqlite+aiosqlite:///x.db"),
-                               sessions=None, wecom=None, planner=None,  # type: ignore[arg-type]
-                               clock=None)  # type: ignore[arg-type]
+        unused: Any = None  # building the registry touches none of these
+        deps = DomainDeps(
+            settings=make_settings("sqlite+aiosqlite:///x.db"),
+            sessions=unused,
+            wecom=unused,
+            planner=unused,
+            clock=unused,
+        )
         with pytest.raises(ValueError, match="'sync-roster' of domain b is taken"):
             collect([_domain("a", []), _domain("b", [])], deps)
         with pytest.raises(ValueError, match="'process_event'"):
@@ -55,15 +59,21 @@ class TestRegistry:
         sessions = make_sessionmaker(engine)
         wecom = make_wecom_client(settings)
         ran: list[str] = []
-        worker = make_worker(settings, sessions, make_executor(settings, sessions, wecom), wecom,
-                             domains=[_domain("groups", ran)])
+        worker = make_worker(
+            settings,
+            sessions,
+            make_executor(settings, sessions, wecom),
+            wecom,
+            domains=[_domain("groups", ran)],
+        )
         async with session_scope(sessions) as s:
             await jobs.enqueue(s, "sync-roster", {"chat": "wrsales2024"})
         await worker.start()  # what run() does first: queue the recurring jobs' next runs
         await worker.run_until_idle()
         async with session_scope(sessions) as s:
-            keys = list((await s.execute(sa.select(col(Job.key)).where(
-                col(Job.kind) == "groups-audit"))).scalars())
+            keys = list(
+                (await s.execute(sa.select(col(Job.key)).where(col(Job.kind) == "groups-audit"))).scalars()
+            )
         assert ran == ["groups:wrsales2024"]
         assert len(keys) == 1 and keys[0].startswith("recurring:groups-audit:")  # type: ignore[union-attr]
         await wecom.aclose()

@@ -19,8 +19,15 @@ from policies.base import (
 )
 
 NOW = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
-MSG = ChatMessage(msg_id="m1", sender="lisi", sent_at=NOW, msg_type="text", text="加我微信 abc123",
-                  source=MessageSource.ARCHIVE, chat_id="wrsales2024")
+MSG = ChatMessage(
+    msg_id="m1",
+    sender="lisi",
+    sent_at=NOW,
+    msg_type="text",
+    text="加我微信 abc123",
+    source=MessageSource.ARCHIVE,
+    chat_id="wrsales2024",
+)
 
 
 class TooLong:
@@ -33,8 +40,16 @@ class TooLong:
         limit = int(context.options.get("max_chars", 200))
         if len(subject.text) <= limit:
             return []
-        return [Decision(self.name, self.rule_id, Verdict.REMIND, f"超过{limit}字",
-                         span=(limit, len(subject.text)), remedies=(Remedy.REMIND_PRIVATELY,))]
+        return [
+            Decision(
+                self.name,
+                self.rule_id,
+                Verdict.REMIND,
+                f"超过{limit}字",
+                span=(limit, len(subject.text)),
+                remedies=(Remedy.REMIND_PRIVATELY,),
+            )
+        ]
 
 
 class QuietHours:
@@ -47,8 +62,15 @@ class QuietHours:
         hour = context.local(subject.sent_at).hour
         if 7 <= hour < 22:
             return []
-        return [Decision(self.name, self.rule_id, Verdict.REMIND, "22:00后请勿发言",
-                         remedies=(Remedy.REMIND_PRIVATELY,))]
+        return [
+            Decision(
+                self.name,
+                self.rule_id,
+                Verdict.REMIND,
+                "22:00后请勿发言",
+                remedies=(Remedy.REMIND_PRIVATELY,),
+            )
+        ]
 
 
 class TestContract:
@@ -59,7 +81,9 @@ class TestContract:
         ctx = PolicyContext(now=NOW, timezone=ZoneInfo("Asia/Shanghai"), options={"max_chars": 200})
         decisions = evaluate_all([TooLong(), QuietHours()], MSG, ctx)
         assert [(d.policy, d.verdict) for d in decisions] == [
-            ("max-length", Verdict.ALLOW), ("quiet-hours", Verdict.REMIND)]
+            ("max-length", Verdict.ALLOW),
+            ("quiet-hours", Verdict.REMIND),
+        ]
         utc = PolicyContext(now=NOW, timezone=UTC)
         assert [d.verdict for d in evaluate_all([QuietHours()], MSG, utc)] == [Verdict.ALLOW]
 

@@ -42,41 +42,53 @@ class ActionOut(BaseModel):
 
 
 class ResolveIn(BaseModel):
-    outcome: Resolution = Field(description="done: it happened in WeCom; failed: it did not and "
-                                            "should not; replan: it did not, do it now")
+    outcome: Resolution = Field(
+        description="done: it happened in WeCom; failed: it did not and "
+        "should not; replan: it did not, do it now"
+    )
     note: str = Field(default="", max_length=2000, description="what the admin checked")
 
 
 @router.get("/actions")
 async def list_actions(
-    _: Admin, runtime: RuntimeDep, limit: Limit = 50, before_id: BeforeId = None,
+    _: Admin,
+    runtime: RuntimeDep,
+    limit: Limit = 50,
+    before_id: BeforeId = None,
     status: ActionStatus | None = None,
 ) -> Page[ActionOut]:
     """The outbox: every act on WeCom, planned or done, with WeCom's answer; counts by status
     (`unknown` ones wait for an admin's ruling)."""
     async with session_scope(runtime.sessions) as session:
-        rows = await repository.recent_rows(session, Action, limit=limit + 1, status=status,
-                                            before_id=before_id)
+        rows = await repository.recent_rows(
+            session, Action, limit=limit + 1, status=status, before_id=before_id
+        )
         counts = await repository.counts_by_status(session, table=repository.ACTION_TABLE)
     page, next_id = split_page(rows, limit)
-    return Page(items=[ActionOut.model_validate(a, from_attributes=True) for a in page],
-                next_before_id=next_id, counts=counts)
+    return Page(
+        items=[ActionOut.model_validate(a, from_attributes=True) for a in page],
+        next_before_id=next_id,
+        counts=counts,
+    )
 
 
 @router.post("/actions/{action_id}/resolve")
-async def resolve_action(action_id: ActionId, body: ResolveIn, admin: Admin, runtime: RuntimeDep
-                         ) -> ActionOut:
+async def resolve_action(
+    action_id: ActionId, body: ResolveIn, admin: Admin, runtime: RuntimeDep
+) -> ActionOut:
     """Rule on an action whose fate is `unknown` (a send that timed out, a worker that died
     mid-call): mark it done or failed after checking WeCom, or re-plan it to run now. 404 for
     an unknown id, 409 unless the action is `unknown`. The admin's name is recorded."""
     async with session_scope(runtime.sessions) as session:
-        status = await runtime.planner.resolve_unknown(session, action_id, outcome=body.outcome,
-                                                       actor=admin.name, note=body.note)
+        status = await runtime.planner.resolve_unknown(
+            session, action_id, outcome=body.outcome, actor=admin.name, note=body.note
+        )
         action = await session.get(Action, action_id)
         assert action is not None
         out = ActionOut.model_validate(action, from_attributes=True)
-    log_event("admin.action_resolved", action=action_id, outcome=body.outcome.value,
-              status=status, admin=admin.name)
+    log_event(
+        "admin.action_resolved", action=action_id, outcome=body.outcome.value, status=status, admin=admin.name
+    )
     if runtime.worker and body.outcome is Resolution.REPLAN:
         runtime.worker.wake()
     return out

@@ -35,17 +35,22 @@ class JobOut(BaseModel):
 
 @router.get("/jobs")
 async def list_jobs(
-    _: Admin, runtime: RuntimeDep, limit: Limit = 50, before_id: BeforeId = None,
+    _: Admin,
+    runtime: RuntimeDep,
+    limit: Limit = 50,
+    before_id: BeforeId = None,
     status: JobStatus | None = None,
 ) -> Page[JobOut]:
     """Jobs and timers, including dead ones (`status=dead`)."""
     async with session_scope(runtime.sessions) as session:
-        rows = await repository.recent_rows(session, Job, limit=limit + 1, status=status,
-                                            before_id=before_id)
+        rows = await repository.recent_rows(session, Job, limit=limit + 1, status=status, before_id=before_id)
         counts = await repository.counts_by_status(session, table=repository.JOB_TABLE)
     page, next_id = split_page(rows, limit)
-    return Page(items=[JobOut.model_validate(j, from_attributes=True) for j in page],
-                next_before_id=next_id, counts=counts)
+    return Page(
+        items=[JobOut.model_validate(j, from_attributes=True) for j in page],
+        next_before_id=next_id,
+        counts=counts,
+    )
 
 
 @router.post("/jobs/{job_id}/retry")

@@ -33,9 +33,14 @@ def admin_service(db_url: str, live_server_factory: Any) -> Any:
 
 
 class TestAuth:
-    @pytest.mark.parametrize("headers", [
-        {}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic abc"},
-    ])
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {"Authorization": "Bearer wrong-token"},
+            {"Authorization": "Basic abc"},
+        ],
+    )
     def test_without_a_valid_token_401(self, admin_service: Any, headers: dict[str, str]) -> None:
         _, url, _, _ = admin_service
         for path in ("/api/v1/events", "/api/v1/jobs", "/api/v1/actions"):
@@ -50,14 +55,16 @@ class TestAuth:
         assert [r[0] for r in rows] == [hash_token(raw)]
         assert raw not in rows[0][0]
 
-
     def test_a_new_bootstrap_token_replaces_the_old_one(self, db_url: str) -> None:
         def codes(env_token: str) -> tuple[int, int]:
             app = create_app(make_settings(db_url, admin_token=env_token), run_worker=False)
             with ThreadedServer(app) as server:
-                first, second = (httpx.get(f"{server.url}/api/v1/jobs",
-                                           headers={"Authorization": f"Bearer {t}"}).status_code
-                                 for t in (old, new))
+                first, second = (
+                    httpx.get(
+                        f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {t}"}
+                    ).status_code
+                    for t in (old, new)
+                )
             return first, second
 
         old, new = "old-admin-token-0123456789", "new-admin-token-0123456789"
@@ -73,8 +80,9 @@ class TestAuth:
         def start_and_ask() -> int:
             app = create_app(make_settings(db_url, admin_token=token), run_worker=False)
             with ThreadedServer(app) as server:
-                return httpx.get(f"{server.url}/api/v1/jobs",
-                                 headers={"Authorization": f"Bearer {token}"}).status_code
+                return httpx.get(
+                    f"{server.url}/api/v1/jobs", headers={"Authorization": f"Bearer {token}"}
+                ).status_code
 
         assert start_and_ask() == 200
         assert asyncio.run(_revoke(db_url, repository.BOOTSTRAP_NAME)) == 1  # as revoke-token
@@ -105,8 +113,9 @@ class TestEvents:
         assert item["record_kind"] == "ChatMessage" and item["processed_at"] is not None
         assert body["next_before_id"] == item["id"]
         assert body["counts"] == {"processed": 2}
-        nxt = httpx.get(url + "/api/v1/events", headers=auth,
-                        params={"before_id": body["next_before_id"]}).json()
+        nxt = httpx.get(
+            url + "/api/v1/events", headers=auth, params={"before_id": body["next_before_id"]}
+        ).json()
         assert [i["dedupe_key"] for i in nxt["items"]] == ["msg:501"]
 
     def test_bad_query_is_422_with_a_reason(self, admin_service: Any) -> None:
@@ -128,8 +137,11 @@ class TestJobs:
             return job_id
 
         job_id = asyncio.run(add_dead())
-        wait_for(lambda: httpx.get(url + "/api/v1/jobs", headers=auth,
-                                   params={"status": "dead"}).json()["items"] != [])
+        wait_for(
+            lambda: (
+                httpx.get(url + "/api/v1/jobs", headers=auth, params={"status": "dead"}).json()["items"] != []
+            )
+        )
         dead = httpx.get(url + "/api/v1/jobs", headers=auth, params={"status": "dead"}).json()
         (item,) = dead["items"]
         assert item["id"] == job_id and "no handler" in item["last_error"]
@@ -137,9 +149,19 @@ class TestJobs:
         r = httpx.post(f"{url}/api/v1/jobs/{job_id}/retry", headers=auth)
         assert r.status_code == 200 and r.json()["status"] == "queued"
         # It fails again (still no handler) and is dead again: the retry really re-ran it.
-        wait_for(lambda: tuple(fetch(
-            db, "SELECT attempts, status, finished_at > :t FROM job WHERE id = :i",
-            i=job_id, t=first_death)[0]) == (1, "dead", True))
+        wait_for(
+            lambda: (
+                tuple(
+                    fetch(
+                        db,
+                        "SELECT attempts, status, finished_at > :t FROM job WHERE id = :i",
+                        i=job_id,
+                        t=first_death,
+                    )[0]
+                )
+                == (1, "dead", True)
+            )
+        )
 
 
 class TestHealth:
@@ -154,8 +176,9 @@ class TestHealth:
         assert {"get", "post"} <= set(spec["paths"]["/wecom/aibot"])
         assert httpx.get(url + "/docs").status_code == 200
 
-    def test_ready_says_no_when_the_in_process_worker_stopped(self, db_url: str,
-                                                              live_server_factory: Any) -> None:
+    def test_ready_says_no_when_the_in_process_worker_stopped(
+        self, db_url: str, live_server_factory: Any
+    ) -> None:
         app = create_app(make_settings(db_url), run_worker=True)
         url = live_server_factory(app).url
         assert httpx.get(url + "/readyz").json() == {"status": "ready", "worker": True}
@@ -169,11 +192,13 @@ async def _set_action(db: str, status: str) -> int:
     try:
         async with session_scope(make_sessionmaker(engine)) as s:
             planned = await ActionPlanner(job_max_attempts=4).plan(
-                s, kind=ActionKind.SEND_PRIVATE_MESSAGE, idempotency_key=f"t-{status}",
+                s,
+                kind=ActionKind.SEND_PRIVATE_MESSAGE,
+                idempotency_key=f"t-{status}",
                 params={"touser": ["lisi"], "msgtype": "text", "body": {"content": "x"}},
-                reason="A2: test")
-            await s.execute(sa.update(Action).where(col(Action.id) == planned.id)
-                            .values(status=status))
+                reason="A2: test",
+            )
+            await s.execute(sa.update(Action).where(col(Action.id) == planned.id).values(status=status))
             return planned.id
     finally:
         await engine.dispose()
@@ -201,8 +226,7 @@ class TestPaging:
         url, _, auth = idle_service
         r = httpx.get(url + path, headers=auth, params={"before_id": 2**63})
         assert r.status_code == 422 and "before_id" in r.text
-        for post in ("/api/v1/jobs/9223372036854775808/retry",
-                     "/api/v1/actions/2147483648/resolve"):
+        for post in ("/api/v1/jobs/9223372036854775808/retry", "/api/v1/actions/2147483648/resolve"):
             r = httpx.post(url + post, headers=auth, json={"outcome": "done"})
             assert r.status_code == 422, post
 
@@ -214,32 +238,40 @@ class TestActions:
         asyncio.run(_set_action(db, "done"))
         bad = httpx.get(url + "/api/v1/actions", headers=auth, params={"status": "sent"})
         assert bad.status_code == 422 and "status" in bad.text
-        page = httpx.get(url + "/api/v1/actions", headers=auth,
-                         params={"status": "unknown"}).json()
+        page = httpx.get(url + "/api/v1/actions", headers=auth, params={"status": "unknown"}).json()
         assert [a["status"] for a in page["items"]] == ["unknown"]
         assert page["counts"] == {"unknown": 1, "done": 1}
 
-    @pytest.mark.parametrize(("outcome", "status", "queued"), [
-        ("done", "done", 0), ("failed", "failed", 0), ("replan", "planned", 1),
-    ])
-    def test_an_admin_resolves_an_unknown_action(self, idle_service: Any, outcome: str,
-                                                 status: str, queued: int) -> None:
+    @pytest.mark.parametrize(
+        ("outcome", "status", "queued"),
+        [
+            ("done", "done", 0),
+            ("failed", "failed", 0),
+            ("replan", "planned", 1),
+        ],
+    )
+    def test_an_admin_resolves_an_unknown_action(
+        self, idle_service: Any, outcome: str, status: str, queued: int
+    ) -> None:
         url, db, auth = idle_service
         action_id = asyncio.run(_set_action(db, "unknown"))
         jobs_before = fetch(db, "SELECT count(*) FROM job WHERE kind = 'execute_action'")[0][0]
-        r = httpx.post(f"{url}/api/v1/actions/{action_id}/resolve", headers=auth,
-                       json={"outcome": outcome, "note": "checked the member's chat"})
+        r = httpx.post(
+            f"{url}/api/v1/actions/{action_id}/resolve",
+            headers=auth,
+            json={"outcome": outcome, "note": "checked the member's chat"},
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert (body["status"], body["resolution_note"]) == (status, "checked the member's chat")
         assert body["resolved_by"] == "bootstrap (WARDEN_ADMIN_TOKEN)"
         jobs_after = fetch(db, "SELECT count(*) FROM job WHERE kind = 'execute_action'")[0][0]
         assert jobs_after - jobs_before == queued
-        again = httpx.post(f"{url}/api/v1/actions/{action_id}/resolve", headers=auth,
-                           json={"outcome": "done"})
+        again = httpx.post(
+            f"{url}/api/v1/actions/{action_id}/resolve", headers=auth, json={"outcome": "done"}
+        )
         assert again.status_code == 409 and "not unknown" in again.json()["detail"]
-        missing = httpx.post(f"{url}/api/v1/actions/99999/resolve", headers=auth,
-                             json={"outcome": "done"})
+        missing = httpx.post(f"{url}/api/v1/actions/99999/resolve", headers=auth, json={"outcome": "done"})
         assert missing.status_code == 404 and "does not exist" in missing.json()["detail"]
 
 
@@ -274,7 +306,8 @@ class TestTokenUse:
     ) -> None:
         url, _, _ = idle_service
         with caplog.at_level("INFO"):
-            assert httpx.get(url + "/api/v1/jobs", headers={"Authorization": "Bearer nope"}
-                             ).status_code == 401
+            assert (
+                httpx.get(url + "/api/v1/jobs", headers={"Authorization": "Bearer nope"}).status_code == 401
+            )
         (line,) = [r.getMessage() for r in caplog.records if "admin.unauthorized" in r.getMessage()]
         assert "client=127.0.0.1" in line and "path=/api/v1/jobs" in line

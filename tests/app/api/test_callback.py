@@ -52,10 +52,12 @@ class TestAccepted:
     def test_events_without_msgid_dedupe_on_their_identity(self, service: Any) -> None:
         client, url = service
         ts = int(time.time())
-        event = ("<xml><ToUserName>{c}</ToUserName><FromUserName>sys</FromUserName>"
-                 "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType>"
-                 "<Event>change_external_chat</Event><ChatId>{chat}</ChatId>"
-                 "<ChangeType>update</ChangeType><UpdateDetail>add_member</UpdateDetail></xml>")
+        event = (
+            "<xml><ToUserName>{c}</ToUserName><FromUserName>sys</FromUserName>"
+            "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType>"
+            "<Event>change_external_chat</Event><ChatId>{chat}</ChatId>"
+            "<ChangeType>update</ChangeType><UpdateDetail>add_member</UpdateDetail></xml>"
+        )
         for chat in ("wrA", "wrB", "wrA"):
             params, body = client.signed(event.format(c=CORP_ID, ts=ts, chat=chat))
             assert client.post(params, body).status_code == 200
@@ -65,8 +67,10 @@ class TestAccepted:
 
 
 def _entity_body() -> bytes:
-    return (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
-            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>')
+    return (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><Encrypt>&b;</Encrypt></xml>'
+    )
 
 
 class TestRefused:
@@ -85,8 +89,11 @@ class TestRefused:
     def test_wrong_corp_id_is_400_undecodable(self, service: Any) -> None:
         """Signed correctly: the same answer as every other failure after the signature check."""
         client, url = service
-        other = CallbackCrypto(client.settings.token.get_secret_value(),
-                               client.settings.aes_key.get_secret_value(), "wwSomeoneElse")
+        other = CallbackCrypto(
+            client.settings.token.get_secret_value(),
+            client.settings.aes_key.get_secret_value(),
+            "wwSomeoneElse",
+        )
         params, body = client.signed(text_message(2), crypto=other)
         r = client.post(params, body)
         self._assert_refused(url, r, 400)
@@ -115,15 +122,20 @@ class TestRefused:
     def test_external_entity_is_400(self, service: Any) -> None:
         client, url = service
         params, _ = client.signed(text_message(5))
-        xxe = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-               b"<xml><Encrypt>&e;</Encrypt></xml>")
+        xxe = (
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+            b"<xml><Encrypt>&e;</Encrypt></xml>"
+        )
         self._assert_refused(url, client.post(params, xxe), 400)
 
-    @pytest.mark.parametrize("encrypt", [
-        "not*base64!",  # bad characters
-        "QUJD",  # valid base64, 3 bytes: not a whole AES block
-        base64.b64encode(b"x" * 32).decode()[:-2],  # broken padding
-    ])
+    @pytest.mark.parametrize(
+        "encrypt",
+        [
+            "not*base64!",  # bad characters
+            "QUJD",  # valid base64, 3 bytes: not a whole AES block
+            base64.b64encode(b"x" * 32).decode()[:-2],  # broken padding
+        ],
+    )
     def test_bad_base64_or_cipher_is_400(self, service: Any, encrypt: str) -> None:
         client, url = service
         params, body = client.raw_signed(encrypt)
@@ -173,8 +185,7 @@ class TestRefused:
         key = base64.b64decode(client.settings.aes_key.get_secret_value() + "=")
         encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
         message = text_message(12).encode()  # a valid message: only the padding is wrong
-        framed = (secrets.token_bytes(16) + len(message).to_bytes(4, "big") + message
-                  + CORP_ID.encode())
+        framed = secrets.token_bytes(16) + len(message).to_bytes(4, "big") + message + CORP_ID.encode()
         n = 32 - len(framed) % 32
         cipher = encryptor.update(framed + bytes(range(1, n + 1))) + encryptor.finalize()
         params, body = client.raw_signed(base64.b64encode(cipher).decode())
@@ -206,17 +217,25 @@ class TestRefused:
     def test_url_check_with_non_ascii_signature_is_403(self, service: Any) -> None:
         client, url = service
         enc, _sig = client.crypto.encrypt("12345", timestamp="1", nonce="2")
-        r = httpx.get(f"{client.url}/wecom/callback", params={
-            "msg_signature": "é" * 40, "timestamp": str(int(time.time())), "nonce": "2",
-            "echostr": enc})
+        r = httpx.get(
+            f"{client.url}/wecom/callback",
+            params={
+                "msg_signature": "é" * 40,
+                "timestamp": str(int(time.time())),
+                "nonce": "2",
+                "echostr": enc,
+            },
+        )
         self._assert_refused(url, r, 403)
 
     def test_url_check_with_bad_signature_is_403(self, service: Any) -> None:
         client, url = service
         enc, _sig = client.crypto.encrypt("12345", timestamp="1", nonce="2")
         ts = str(int(time.time()))
-        r = httpx.get(f"{client.url}/wecom/callback", params={
-            "msg_signature": "f" * 40, "timestamp": ts, "nonce": "2", "echostr": enc})
+        r = httpx.get(
+            f"{client.url}/wecom/callback",
+            params={"msg_signature": "f" * 40, "timestamp": ts, "nonce": "2", "echostr": enc},
+        )
         self._assert_refused(url, r, 403)
 
     def test_refusals_log_no_secrets(self, service: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -236,8 +255,10 @@ class TestUrlCheck:
         client, _ = service
         ts = str(int(time.time()))
         enc, sig = client.crypto.encrypt("8203941234567", timestamp=ts, nonce="99")
-        r = httpx.get(f"{client.url}/wecom/callback",
-                      params={"msg_signature": sig, "timestamp": ts, "nonce": "99", "echostr": enc})
+        r = httpx.get(
+            f"{client.url}/wecom/callback",
+            params={"msg_signature": sig, "timestamp": ts, "nonce": "99", "echostr": enc},
+        )
         assert (r.status_code, r.text) == (200, "8203941234567")
 
 

@@ -28,8 +28,9 @@ from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch, snapshot
 
 
-def sealed(settings: Settings, plaintext: bytes, receive_id: str = CORP_ID, *,
-           good_padding: bool = True) -> str:
+def sealed(
+    settings: Settings, plaintext: bytes, receive_id: str = CORP_ID, *, good_padding: bool = True
+) -> str:
     """Encrypt exactly as WeCom does (or with padding bytes of 0), for a correctly signed request."""
     key = base64.b64decode(settings.aes_key.get_secret_value() + "=")
     framed = secrets.token_bytes(16) + struct.pack(">I", len(plaintext)) + plaintext + receive_id.encode()
@@ -42,8 +43,11 @@ def sealed(settings: Settings, plaintext: bytes, receive_id: str = CORP_ID, *,
 def post_aibot_encrypt(settings: Settings, url: str, encrypt: str) -> httpx.Response:
     ts = str(int(time.time()))
     sig = signature(settings.token.get_secret_value(), ts, "n1", encrypt)
-    return httpx.post(f"{url}/wecom/aibot", content=json.dumps({"encrypt": encrypt}).encode(),
-                      params={"msg_signature": sig, "timestamp": ts, "nonce": "n1"})
+    return httpx.post(
+        f"{url}/wecom/aibot",
+        content=json.dumps({"encrypt": encrypt}).encode(),
+        params={"msg_signature": sig, "timestamp": ts, "nonce": "n1"},
+    )
 
 
 @pytest.fixture
@@ -55,8 +59,11 @@ def served(sqlite_url: str, live_server_factory: Any) -> tuple[Client, Any, str]
 
 
 def refusal_reasons(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [m.group(1) for r in caplog.records
-            if (m := re.search(r"^callback\.refused .*reason=(\w+)", r.getMessage()))]
+    return [
+        m.group(1)
+        for r in caplog.records
+        if (m := re.search(r"^callback\.refused .*reason=(\w+)", r.getMessage()))
+    ]
 
 
 def test_every_failure_after_the_signature_check_gets_the_same_answer(
@@ -124,9 +131,7 @@ class Clock:
         return self.now
 
 
-def test_refusal_logging_is_rate_limited_per_reason(
-    served: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_refusal_logging_is_rate_limited_per_reason(served: Any, caplog: pytest.LogCaptureFixture) -> None:
     client, app, _ = served
     clock = Clock()
     app.state.runtime.refusal_log = LogLimiter(per_window=2, window_s=60, clock=clock)
@@ -139,10 +144,13 @@ def test_refusal_logging_is_rate_limited_per_reason(
         clock.now = 61
         assert client.post(params, body).status_code == 403
     lines = [r.getMessage() for r in caplog.records]
-    assert refusal_reasons(caplog) == ["bad_signature"] * 2 + ["missing_signature_parameters",
-                                                               "bad_signature"]
+    assert refusal_reasons(caplog) == ["bad_signature"] * 2 + [
+        "missing_signature_parameters",
+        "bad_signature",
+    ]
     assert [line for line in lines if ".suppressed" in line] == [
-        "callback.refused.suppressed key=callback:bad_signature suppressed=4 window_s=60"]
+        "callback.refused.suppressed key=callback:bad_signature suppressed=4 window_s=60"
+    ]
 
 
 def test_a_forwarded_for_header_cannot_forge_log_fields(
@@ -161,6 +169,7 @@ def test_a_forwarded_for_header_cannot_forge_log_fields(
 
 
 # -- storing -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def bot_service(db_url: str, live_server_factory: Any) -> tuple[CallbackCrypto, str, str]:
@@ -186,26 +195,31 @@ def test_a_lone_surrogate_fails_no_neighbour_and_is_stored_repaired(bot_service:
     assert fetch(db, "SELECT count(*) FROM inbound_event WHERE status != 'processed'")[0][0] == 0
 
 
-UPDATE_USER = ("<xml><ToUserName>{corp}</ToUserName><FromUserName>sys</FromUserName>"
-               "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType><Event>change_contact</Event>"
-               "<ChangeType>update_user</ChangeType><UserID>zhangsan</UserID>{change}</xml>")
-CARD = ("<xml><ToUserName>{corp}</ToUserName><FromUserName>lisi</FromUserName>"
-        "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType><Event>template_card_event</Event>"
-        "<EventKey>ack</EventKey><TaskId>{task}</TaskId><AgentID>1000002</AgentID></xml>")
+UPDATE_USER = (
+    "<xml><ToUserName>{corp}</ToUserName><FromUserName>sys</FromUserName>"
+    "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType><Event>change_contact</Event>"
+    "<ChangeType>update_user</ChangeType><UserID>zhangsan</UserID>{change}</xml>"
+)
+CARD = (
+    "<xml><ToUserName>{corp}</ToUserName><FromUserName>lisi</FromUserName>"
+    "<CreateTime>{ts}</CreateTime><MsgType>event</MsgType><Event>template_card_event</Event>"
+    "<EventKey>ack</EventKey><TaskId>{task}</TaskId><AgentID>1000002</AgentID></xml>"
+)
 
 
-def test_same_second_events_without_msgid_are_each_stored_once(
-    db_url: str, live_server_factory: Any
-) -> None:
+def test_same_second_events_without_msgid_are_each_stored_once(db_url: str, live_server_factory: Any) -> None:
     settings = make_settings(db_url)
     client = Client(settings, live_server_factory(create_app(settings, run_worker=False)).url)
     ts = int(time.time())
-    events = [UPDATE_USER.format(corp=CORP_ID, ts=ts, change=change)
-              for change in ("<Mobile>13800000000</Mobile>", "<Department>1,2</Department>")]
+    events = [
+        UPDATE_USER.format(corp=CORP_ID, ts=ts, change=change)
+        for change in ("<Mobile>13800000000</Mobile>", "<Department>1,2</Department>")
+    ]
     events += [CARD.format(corp=CORP_ID, ts=ts, task=task) for task in ("notice-1", "notice-2")]
     for _ in range(2):  # the deliveries, then WeCom's retries (the same plaintext, re-encrypted)
         for plaintext in events:
             assert client.post(*client.signed(plaintext)).status_code == 200
     rows = fetch(db_url, "SELECT change_type, event FROM inbound_event ORDER BY id")
     assert [tuple(r) for r in rows] == [("update_user", "change_contact")] * 2 + [
-        (None, "template_card_event")] * 2
+        (None, "template_card_event")
+    ] * 2

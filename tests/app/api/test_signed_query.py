@@ -14,8 +14,9 @@ NOW = 1_700_000_000
 
 
 def runtime(window: int) -> Any:
-    return cast(Any, SimpleNamespace(settings=SimpleNamespace(replay_window_s=window),
-                                     clock=lambda: float(NOW)))
+    return cast(
+        Any, SimpleNamespace(settings=SimpleNamespace(replay_window_s=window), clock=lambda: float(NOW))
+    )
 
 
 def query(ts: int | str) -> dict[str, str]:
@@ -24,8 +25,7 @@ def query(ts: int | str) -> dict[str, str]:
 
 @pytest.mark.parametrize("offset", [-300, 0, 300])
 def test_inside_the_window_is_accepted(offset: int) -> None:
-    assert signed_query(query(NOW + offset), runtime(300)) == SignedQuery("a" * 40,
-                                                                         str(NOW + offset), "n1")
+    assert signed_query(query(NOW + offset), runtime(300)) == SignedQuery("a" * 40, str(NOW + offset), "n1")
 
 
 @pytest.mark.parametrize("offset", [-301, 301])
@@ -38,13 +38,16 @@ def test_window_zero_turns_the_check_off() -> None:
     assert signed_query(query(1), runtime(0)).timestamp == "1"
 
 
-@pytest.mark.parametrize("params", [
-    {"timestamp": str(NOW), "nonce": "n"},
-    {"msg_signature": "a", "timestamp": "-5", "nonce": "n"},
-    {"msg_signature": "a", "timestamp": "1" * 13, "nonce": "n"},
-    {"msg_signature": "a" * 65, "timestamp": str(NOW), "nonce": "n"},
-    {"msg_signature": "a", "timestamp": "²" * 10, "nonce": "n"},  # isdigit(), but not for int()
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"timestamp": str(NOW), "nonce": "n"},
+        {"msg_signature": "a", "timestamp": "-5", "nonce": "n"},
+        {"msg_signature": "a", "timestamp": "1" * 13, "nonce": "n"},
+        {"msg_signature": "a" * 65, "timestamp": str(NOW), "nonce": "n"},
+        {"msg_signature": "a", "timestamp": "²" * 10, "nonce": "n"},  # isdigit(), but not for int()
+    ],
+)
 def test_malformed_parameters(params: dict[str, str]) -> None:
     with pytest.raises(MalformedCallback):
         signed_query(params, runtime(300))

@@ -43,8 +43,11 @@ CUSTOMER_GROUP = "wrOgQhDgAAcwMTB7YmDkbeBsgT_Kmz3Q"
 
 
 def sim_config(**overrides: Any) -> SimConfig:
-    values: dict[str, Any] = {"secret": "app-" + secrets.token_hex(8),
-                              "contacts_secret": "contacts-" + secrets.token_hex(8), "seed": 7}
+    values: dict[str, Any] = {
+        "secret": "app-" + secrets.token_hex(8),
+        "contacts_secret": "contacts-" + secrets.token_hex(8),
+        "seed": 7,
+    }
     values.update(overrides)
     return SimConfig(**values)
 
@@ -59,8 +62,7 @@ class Api:
     def token(self, kind: str = "app") -> str:
         cfg = self.sim.config
         secret = cfg.secret if kind == "app" else cfg.contacts_secret
-        answer = self.http.get(Endpoint.GETTOKEN, params={"corpid": cfg.corp_id,
-                                                          "corpsecret": secret}).json()
+        answer = self.http.get(Endpoint.GETTOKEN, params={"corpid": cfg.corp_id, "corpsecret": secret}).json()
         assert answer["errcode"] == 0, answer
         return str(answer["access_token"])
 
@@ -70,8 +72,9 @@ class Api:
         answer: dict[str, Any] = self.http.get(endpoint, params=params).json()
         return answer
 
-    def post(self, endpoint: str, body: dict[str, Any], token: str | None = None,
-             **params: Any) -> dict[str, Any]:
+    def post(
+        self, endpoint: str, body: dict[str, Any], token: str | None = None, **params: Any
+    ) -> dict[str, Any]:
         if token is not None:
             params["access_token"] = token
         answer: dict[str, Any] = self.http.post(endpoint, params=params, json=body).json()
@@ -107,41 +110,43 @@ def api(sim: SimulatorServer) -> Iterator[Api]:
 class TestGettoken:
     def test_wrong_corpid_and_wrong_secret(self, api: Api) -> None:
         cfg = api.sim.config
-        assert api.get(Endpoint.GETTOKEN, corpid="wwother", corpsecret=cfg.secret)["errcode"] \
+        assert (
+            api.get(Endpoint.GETTOKEN, corpid="wwother", corpsecret=cfg.secret)["errcode"]
             == ErrCode.INVALID_CORPID
-        assert api.get(Endpoint.GETTOKEN, corpid=cfg.corp_id, corpsecret="nope")["errcode"] \
+        )
+        assert (
+            api.get(Endpoint.GETTOKEN, corpid=cfg.corp_id, corpsecret="nope")["errcode"]
             == ErrCode.INVALID_SECRET
+        )
 
     def test_same_token_while_valid_new_one_after_expiry(self, api: Api) -> None:
         first = api.token()
         assert api.token() == first
         api.advance(7200 + 1)
-        assert api.get(Endpoint.USER_GET, first, userid="zhangsan")["errcode"] \
-            == ErrCode.ACCESS_TOKEN_EXPIRED
+        assert api.get(Endpoint.USER_GET, first, userid="zhangsan")["errcode"] == ErrCode.ACCESS_TOKEN_EXPIRED
         second = api.token()
         assert second != first
         assert api.get(Endpoint.USER_GET, second, userid="zhangsan")["errcode"] == 0
 
     def test_unknown_and_missing_token(self, api: Api) -> None:
-        assert api.get(Endpoint.USER_GET, "not-a-token", userid="zhangsan")["errcode"] \
+        assert (
+            api.get(Endpoint.USER_GET, "not-a-token", userid="zhangsan")["errcode"]
             == ErrCode.INVALID_ACCESS_TOKEN
-        assert api.get(Endpoint.USER_GET, userid="zhangsan")["errcode"] \
-            == ErrCode.MISSING_ACCESS_TOKEN
+        )
+        assert api.get(Endpoint.USER_GET, userid="zhangsan")["errcode"] == ErrCode.MISSING_ACCESS_TOKEN
 
 
 class TestContacts:
     def test_user_get_statuses_and_unknown_user(self, api: Api) -> None:
         token = api.token()
-        assert api.get(Endpoint.USER_GET, token, userid="nobody")["errcode"] \
-            == ErrCode.USERID_NOT_FOUND
+        assert api.get(Endpoint.USER_GET, token, userid="nobody")["errcode"] == ErrCode.USERID_NOT_FOUND
         quit_user = api.get(Endpoint.USER_GET, token, userid="wujiu")
         assert (quit_user["errcode"], quit_user["status"], quit_user["name"]) == (0, 5, "吴九")
         assert api.get(Endpoint.USER_GET, token, userid="zhengshi")["status"] == 4
 
     def test_user_list_id_needs_the_contacts_secret(self, api: Api) -> None:
         body = {"cursor": "", "limit": 5}
-        assert api.post(Endpoint.USER_LIST_ID, body, api.token())["errcode"] \
-            == ErrCode.API_UNAUTHORIZED
+        assert api.post(Endpoint.USER_LIST_ID, body, api.token())["errcode"] == ErrCode.API_UNAUTHORIZED
         token = api.token("contacts")
         pairs: list[dict[str, Any]] = []
         cursor = ""
@@ -159,17 +164,14 @@ class TestContacts:
     def test_department_list_subtree_and_unknown(self, api: Api) -> None:
         token = api.token()
         assert len(api.get(Endpoint.DEPARTMENT_LIST, token)["department"]) == 4
-        assert [d["name"] for d in api.get(Endpoint.DEPARTMENT_LIST, token, id=3)["department"]] \
-            == ["技术部"]
-        assert api.get(Endpoint.DEPARTMENT_LIST, token, id=99)["errcode"] \
-            == ErrCode.INVALID_DEPARTMENT_ID
+        assert [d["name"] for d in api.get(Endpoint.DEPARTMENT_LIST, token, id=3)["department"]] == ["技术部"]
+        assert api.get(Endpoint.DEPARTMENT_LIST, token, id=99)["errcode"] == ErrCode.INVALID_DEPARTMENT_ID
 
 
 class TestAppChat:
     def test_group_not_created_by_the_app(self, api: Api) -> None:
         token = api.token()
-        update = api.post(Endpoint.APPCHAT_UPDATE, {"chatid": LUNCH, "del_user_list": ["lisi"]},
-                          token)
+        update = api.post(Endpoint.APPCHAT_UPDATE, {"chatid": LUNCH, "del_user_list": ["lisi"]}, token)
         assert update["errcode"] == ErrCode.NOT_OWN_CHAT
         assert api.get(Endpoint.APPCHAT_GET, token, chatid=LUNCH)["errcode"] == ErrCode.NOT_OWN_CHAT
         state = api.control("GET", "/_sim/state")
@@ -177,51 +179,65 @@ class TestAppChat:
 
     def test_unknown_chat_and_unknown_users(self, api: Api) -> None:
         token = api.token()
-        assert api.get(Endpoint.APPCHAT_GET, token, chatid="nosuchchat")["errcode"] \
-            == ErrCode.CHATID_NOT_FOUND
-        add = api.post(Endpoint.APPCHAT_UPDATE, {"chatid": SALES, "add_user_list": ["ghost"]},
-                       token)
+        assert (
+            api.get(Endpoint.APPCHAT_GET, token, chatid="nosuchchat")["errcode"] == ErrCode.CHATID_NOT_FOUND
+        )
+        add = api.post(Endpoint.APPCHAT_UPDATE, {"chatid": SALES, "add_user_list": ["ghost"]}, token)
         assert add["errcode"] == ErrCode.INVALID_USERID_LIST
-        create = api.post(Endpoint.APPCHAT_CREATE, {"name": "x", "owner": "zhangsan",
-                                                    "userlist": ["zhangsan"]}, token)
+        create = api.post(
+            Endpoint.APPCHAT_CREATE, {"name": "x", "owner": "zhangsan", "userlist": ["zhangsan"]}, token
+        )
         assert create["errcode"] == ErrCode.CHAT_MEMBER_COUNT
 
     def test_remove_member_and_the_owner_guard(self, api: Api) -> None:
         token = api.token()
-        removed = api.post(Endpoint.APPCHAT_UPDATE, {"chatid": SALES, "del_user_list": ["wujiu"]},
-                           token)
+        removed = api.post(Endpoint.APPCHAT_UPDATE, {"chatid": SALES, "del_user_list": ["wujiu"]}, token)
         assert removed["errcode"] == 0
         info = api.get(Endpoint.APPCHAT_GET, token, chatid=SALES)["chat_info"]
         assert "wujiu" not in info["userlist"] and info["owner"] == "zhangsan"
-        owner_gone = api.post(Endpoint.APPCHAT_UPDATE,
-                              {"chatid": SALES, "del_user_list": ["zhangsan"]}, token)
+        owner_gone = api.post(
+            Endpoint.APPCHAT_UPDATE, {"chatid": SALES, "del_user_list": ["zhangsan"]}, token
+        )
         assert owner_gone["errcode"] == ErrCode.INVALID_CHAT_OWNER
 
     def test_create_then_send(self, api: Api) -> None:
         token = api.token()
-        chatid = api.post(Endpoint.APPCHAT_CREATE, {"name": "新项目群", "owner": "wangwu",
-                                                    "userlist": ["wangwu", "zhaoliu"]},
-                          token)["chatid"]
-        sent = api.post(Endpoint.APPCHAT_SEND, {"chatid": chatid, "msgtype": "text",
-                                                "text": {"content": "欢迎"}}, token)
+        chatid = api.post(
+            Endpoint.APPCHAT_CREATE,
+            {"name": "新项目群", "owner": "wangwu", "userlist": ["wangwu", "zhaoliu"]},
+            token,
+        )["chatid"]
+        sent = api.post(
+            Endpoint.APPCHAT_SEND, {"chatid": chatid, "msgtype": "text", "text": {"content": "欢迎"}}, token
+        )
         assert sent == {"errcode": 0, "errmsg": "ok"}  # no msgid: cannot be recalled
-        empty = api.post(Endpoint.APPCHAT_SEND, {"chatid": chatid, "msgtype": "text",
-                                                 "text": {"content": ""}}, token)
+        empty = api.post(
+            Endpoint.APPCHAT_SEND, {"chatid": chatid, "msgtype": "text", "text": {"content": ""}}, token
+        )
         assert empty["errcode"] == ErrCode.EMPTY_CONTENT
         messages = api.control("GET", "/_sim/state")["messages"]
         assert [(m["kind"], m["chatid"]) for m in messages] == [("appchat", chatid)]
 
 
 def _card(card_type: str) -> dict[str, Any]:
-    return {"card_type": card_type, "main_title": {"title": "请确认"}, "task_id": "t1",
-            "button_list": [{"text": "收到", "key": "ack"}]}
+    return {
+        "card_type": card_type,
+        "main_title": {"title": "请确认"},
+        "task_id": "t1",
+        "button_list": [{"text": "收到", "key": "ack"}],
+    }
 
 
 class TestMessages:
-    def send(self, api: Api, token: str, touser: str, msgtype: str = "text",
-             body: dict[str, Any] | None = None) -> dict[str, Any]:
-        payload = {"touser": touser, "msgtype": msgtype, "agentid": api.sim.config.agent_id,
-                   msgtype: body or {"content": "请回复收到"}}
+    def send(
+        self, api: Api, token: str, touser: str, msgtype: str = "text", body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        payload = {
+            "touser": touser,
+            "msgtype": msgtype,
+            "agentid": api.sim.config.agent_id,
+            msgtype: body or {"content": "请回复收到"},
+        }
         return api.post(Endpoint.MESSAGE_SEND, payload, token)
 
     def test_send_returns_msgid_and_response_code_for_interactive_cards(self, api: Api) -> None:
@@ -237,9 +253,11 @@ class TestMessages:
     def test_all_recipients_invalid_and_wrong_agent(self, api: Api) -> None:
         token = api.token()
         assert self.send(api, token, "ghost|wujiu")["errcode"] == ErrCode.ALL_RECIPIENTS_INVALID
-        wrong_agent = api.post(Endpoint.MESSAGE_SEND, {"touser": "lisi", "msgtype": "text",
-                                                       "agentid": 1, "text": {"content": "x"}},
-                               token)
+        wrong_agent = api.post(
+            Endpoint.MESSAGE_SEND,
+            {"touser": "lisi", "msgtype": "text", "agentid": 1, "text": {"content": "x"}},
+            token,
+        )
         assert wrong_agent["errcode"] == ErrCode.NO_APP_PRIVILEGE
 
     def test_recall_within_24h_only(self, api: Api) -> None:
@@ -260,13 +278,15 @@ class TestMessages:
 
     def test_response_code_is_single_use(self, api: Api) -> None:
         token = api.token()
-        code = self.send(api, token, "lisi", "template_card",
-                         _card("button_interaction"))["response_code"]
-        update = {"userids": ["lisi"], "agentid": api.sim.config.agent_id,
-                  "response_code": code, "button": {"replace_name": "已收到"}}
+        code = self.send(api, token, "lisi", "template_card", _card("button_interaction"))["response_code"]
+        update = {
+            "userids": ["lisi"],
+            "agentid": api.sim.config.agent_id,
+            "response_code": code,
+            "button": {"replace_name": "已收到"},
+        }
         assert api.post(Endpoint.UPDATE_TEMPLATE_CARD, update, token)["errcode"] == 0
-        assert api.post(Endpoint.UPDATE_TEMPLATE_CARD, update, token)["errcode"] \
-            == ErrCode.INVALID_PARAMETER
+        assert api.post(Endpoint.UPDATE_TEMPLATE_CARD, update, token)["errcode"] == ErrCode.INVALID_PARAMETER
 
     def test_over_30_per_minute_is_dropped_silently(self, api: Api) -> None:
         token = api.token()
@@ -286,15 +306,13 @@ class TestWebhook:
         assert "not-a-robot" not in answer["errmsg"]
 
     def test_twenty_per_minute_then_45009(self, api: Api) -> None:
-        codes = [api.post(Endpoint.WEBHOOK_SEND, self.text(), key=ROBOT_KEY)["errcode"]
-                 for _ in range(21)]
+        codes = [api.post(Endpoint.WEBHOOK_SEND, self.text(), key=ROBOT_KEY)["errcode"] for _ in range(21)]
         assert codes == [0] * 20 + [ErrCode.API_FREQ_OUT_OF_LIMIT]
         api.advance(60)
         assert api.post(Endpoint.WEBHOOK_SEND, self.text(), key=ROBOT_KEY)["errcode"] == 0
         sent = api.control("GET", "/_sim/state")["messages"]
         assert len(sent) == 21
-        assert (sent[0]["kind"], sent[0]["chatid"], sent[0]["touser"]) == ("webhook", SALES,
-                                                                          ["lisi"])
+        assert (sent[0]["kind"], sent[0]["chatid"], sent[0]["touser"]) == ("webhook", SALES, ["lisi"])
 
 
 class TestLimitsRecordsFaults:
@@ -310,11 +328,13 @@ class TestLimitsRecordsFaults:
     def test_calls_record_masks_credentials(self, api: Api) -> None:
         token = api.token()
         api.get(Endpoint.USER_GET, token, userid="nobody")
-        api.post(Endpoint.WEBHOOK_SEND, {"msgtype": "text", "text": {"content": "hi"}},
-                 key=ROBOT_KEY)
+        api.post(Endpoint.WEBHOOK_SEND, {"msgtype": "text", "text": {"content": "hi"}}, key=ROBOT_KEY)
         calls = api.calls()
         assert [(c["path"], c["errcode"]) for c in calls] == [
-            (Endpoint.GETTOKEN, 0), (Endpoint.USER_GET, 60111), (Endpoint.WEBHOOK_SEND, 0)]
+            (Endpoint.GETTOKEN, 0),
+            (Endpoint.USER_GET, 60111),
+            (Endpoint.WEBHOOK_SEND, 0),
+        ]
         assert calls[0]["query"]["corpsecret"] == "***"
         assert calls[1]["query"] == {"userid": "nobody"}  # access_token left out
         assert calls[2]["query"] == {"key": "***"}
@@ -326,11 +346,15 @@ class TestLimitsRecordsFaults:
 
     def test_faults_status_errcode_count_and_glob(self, api: Api) -> None:
         token = api.token()
-        api.control("POST", "/_sim/faults", [
-            {"path": "/cgi-bin/user/*", "http_status": 502, "count": 1},
-            {"path": Endpoint.DEPARTMENT_LIST, "errcode": -1, "count": 2},
-            {"path": Endpoint.APPCHAT_GET, "errcode": -1, "rate": 0},
-        ])
+        api.control(
+            "POST",
+            "/_sim/faults",
+            [
+                {"path": "/cgi-bin/user/*", "http_status": 502, "count": 1},
+                {"path": Endpoint.DEPARTMENT_LIST, "errcode": -1, "count": 2},
+                {"path": Endpoint.APPCHAT_GET, "errcode": -1, "rate": 0},
+            ],
+        )
         first = api.http.get(Endpoint.USER_GET, params={"access_token": token, "userid": "lisi"})
         assert first.status_code == 502
         assert api.get(Endpoint.USER_GET, token, userid="lisi")["errcode"] == 0  # count used up
@@ -352,35 +376,52 @@ class TestLimitsRecordsFaults:
 
 class TestArchiveAndCustomerGroups:
     def test_archive_pull_pages_after_seq(self, api: Api) -> None:
-        seeded = api.control("POST", "/_sim/archive/messages", {"messages": [
-            {"from": "lisi", "roomid": SALES, "content": "加我微信 abc123"},
-            {"from": "zhangsan", "roomid": SALES, "content": "收到"},
-            {"from": "wangwu", "roomid": "", "content": "私聊", "tolist": ["zhaoliu"]},
-        ]})
+        seeded = api.control(
+            "POST",
+            "/_sim/archive/messages",
+            {
+                "messages": [
+                    {"from": "lisi", "roomid": SALES, "content": "加我微信 abc123"},
+                    {"from": "zhangsan", "roomid": SALES, "content": "收到"},
+                    {"from": "wangwu", "roomid": "", "content": "私聊", "tolist": ["zhaoliu"]},
+                ]
+            },
+        )
         assert seeded["seqs"] == [1, 2, 3]
         token = api.token()
         page = api.post(Endpoint.ARCHIVE_PULL, {"seq": 0, "limit": 2}, token)["chatdata"]
         assert [item["seq"] for item in page] == [1, 2]
         first = page[0]["message"]
-        assert (first["from"], first["roomid"], first["text"]) == ("lisi", SALES,
-                                                                   {"content": "加我微信 abc123"})
+        assert (first["from"], first["roomid"], first["text"]) == (
+            "lisi",
+            SALES,
+            {"content": "加我微信 abc123"},
+        )
         assert set(first["tolist"]) == {"zhangsan", "zhouba", "wujiu", "sunqi"}
         rest = api.post(Endpoint.ARCHIVE_PULL, {"seq": 2, "limit": 1000}, token)["chatdata"]
         assert [item["message"]["tolist"] for item in rest] == [["zhaoliu"]]
-        assert api.post(Endpoint.ARCHIVE_PULL, {"seq": 0, "limit": 1001}, token)["errcode"] \
+        assert (
+            api.post(Endpoint.ARCHIVE_PULL, {"seq": 0, "limit": 1001}, token)["errcode"]
             == ErrCode.INVALID_PARAMETER
+        )
 
     def test_customer_group_get_and_list(self, api: Api) -> None:
         token = api.token()
-        group = api.post(Endpoint.GROUPCHAT_GET, {"chat_id": CUSTOMER_GROUP, "need_name": 1},
-                         token)["group_chat"]
-        assert [(m["userid"], m["type"]) for m in group["member_list"]][-1] \
-            == ("wmQ2vRDgAAhZk9wD2pT8xYFq1mGx_n4A", 2)
+        group = api.post(Endpoint.GROUPCHAT_GET, {"chat_id": CUSTOMER_GROUP, "need_name": 1}, token)[
+            "group_chat"
+        ]
+        assert [(m["userid"], m["type"]) for m in group["member_list"]][-1] == (
+            "wmQ2vRDgAAhZk9wD2pT8xYFq1mGx_n4A",
+            2,
+        )
         assert group["admin_list"] == [{"userid": "lisi"}]
-        assert api.post(Endpoint.GROUPCHAT_GET, {"chat_id": "nope"}, token)["errcode"] \
+        assert (
+            api.post(Endpoint.GROUPCHAT_GET, {"chat_id": "nope"}, token)["errcode"]
             == ErrCode.CHATID_NOT_EXIST
-        listed = api.post(Endpoint.GROUPCHAT_LIST,
-                          {"limit": 10, "owner_filter": {"userid_list": ["wangwu"]}}, token)
+        )
+        listed = api.post(
+            Endpoint.GROUPCHAT_LIST, {"limit": 10, "owner_filter": {"userid_list": ["wangwu"]}}, token
+        )
         assert listed["group_chat_list"] == []
         listed = api.post(Endpoint.GROUPCHAT_LIST, {"limit": 10}, token)
         assert listed["group_chat_list"] == [{"chat_id": CUSTOMER_GROUP, "status": 0}]
@@ -445,9 +486,14 @@ def tiny_target(behave: Any) -> Iterator[Target]:
 
 
 def _callback_target(url: str, aibot_url: str | None = None) -> CallbackTarget:
-    return CallbackTarget(url=url, token="tok" + secrets.token_hex(6),
-                          encoding_aes_key=new_aes_key(), corp_id="wwtestcorp0001",
-                          agent_id=1000002, aibot_url=aibot_url)
+    return CallbackTarget(
+        url=url,
+        token="tok" + secrets.token_hex(6),
+        encoding_aes_key=new_aes_key(),
+        corp_id="wwtestcorp0001",
+        agent_id=1000002,
+        aibot_url=aibot_url,
+    )
 
 
 def _query(path: str) -> SignedQuery:
@@ -465,8 +511,7 @@ class TestSender:
     async def test_slow_target_gets_three_identical_retries(self) -> None:
         with tiny_target(lambda n, r: (200, b"", 1.0)) as target:
             sender = CallbackSender(_callback_target(target.url), timeout=0.3)
-            plain = app_text_xml(corp_id="wwtestcorp0001", agent_id=1000002,
-                                 from_user="lisi", content="收到")
+            plain = app_text_xml(corp_id="wwtestcorp0001", agent_id=1000002, from_user="lisi", content="收到")
             delivery = await sender.send_xml(plain)
             _wait_for(lambda: len(target.received) >= 4)
         assert delivery.statuses == [None] * 4 and not delivery.delivered
@@ -477,8 +522,7 @@ class TestSender:
     async def test_non_200_is_retried_until_200(self) -> None:
         with tiny_target(lambda n, r: (500 if n <= 2 else 200, b"", 0.0)) as target:
             sender = CallbackSender(_callback_target(target.url), timeout=2)
-            delivery = await sender.send_xml(msgaudit_notify_xml(corp_id="wwtestcorp0001",
-                                                                 agent_id=2000004))
+            delivery = await sender.send_xml(msgaudit_notify_xml(corp_id="wwtestcorp0001", agent_id=2000004))
         assert delivery.statuses == [500, 500, 200] and delivery.delivered
 
     async def test_envelopes_decrypt_with_the_service_crypto(self) -> None:
@@ -486,8 +530,13 @@ class TestSender:
             cb = _callback_target(target.url, aibot_url=target.url.replace("callback", "aibot"))
             sender = CallbackSender(cb, timeout=2)
             xml_plain = template_card_event_xml(
-                corp_id=cb.corp_id, agent_id=cb.agent_id, from_user="lisi", event_key="ack",
-                task_id="task-1", response_code="rc-1")
+                corp_id=cb.corp_id,
+                agent_id=cb.agent_id,
+                from_user="lisi",
+                event_key="ack",
+                task_id="task-1",
+                response_code="rc-1",
+            )
             json_plain = aibot_text_json(aibotid="bot1", chatid=SALES, from_user="lisi")
             await sender.send_xml(xml_plain)
             await sender.send_aibot(json_plain)
@@ -515,19 +564,38 @@ class TestSender:
         assert second.status == 200 and not second.passed  # a trailing newline fails the check
 
     def test_plaintext_builders_parse_like_wecom_events(self) -> None:
-        chat = xml_fields(parse_xml(change_external_chat_xml(
-            corp_id="ww1", chat_id=CUSTOMER_GROUP, update_detail=ExternalChatChange.ADD_MEMBER,
-            members=["wmA", "wmB"], join_scene=3)))
-        assert (chat["Event"], chat["ChangeType"], chat["UpdateDetail"]) \
-            == ("change_external_chat", "update", "add_member")
+        chat = xml_fields(
+            parse_xml(
+                change_external_chat_xml(
+                    corp_id="ww1",
+                    chat_id=CUSTOMER_GROUP,
+                    update_detail=ExternalChatChange.ADD_MEMBER,
+                    members=["wmA", "wmB"],
+                    join_scene=3,
+                )
+            )
+        )
+        assert (chat["Event"], chat["ChangeType"], chat["UpdateDetail"]) == (
+            "change_external_chat",
+            "update",
+            "add_member",
+        )
         assert chat["MemChangeList"] == ["wmA", "wmB"] and chat["MemChangeCnt"] == "2"
-        contact = xml_fields(parse_xml(change_contact_xml(
-            corp_id="ww1", change_type=ContactChange.UPDATE_USER, userid="lisi",
-            department=[2, 3])))
-        assert (contact["ChangeType"], contact["UserID"], contact["Department"]) \
-            == ("update_user", "lisi", "2,3")
-        text = xml_fields(parse_xml(app_text_xml(corp_id="ww1", agent_id=7, from_user="lisi",
-                                                 content="a ]]> b", msg_id=42)))
+        contact = xml_fields(
+            parse_xml(
+                change_contact_xml(
+                    corp_id="ww1", change_type=ContactChange.UPDATE_USER, userid="lisi", department=[2, 3]
+                )
+            )
+        )
+        assert (contact["ChangeType"], contact["UserID"], contact["Department"]) == (
+            "update_user",
+            "lisi",
+            "2,3",
+        )
+        text = xml_fields(
+            parse_xml(app_text_xml(corp_id="ww1", agent_id=7, from_user="lisi", content="a ]]> b", msg_id=42))
+        )
         assert (text["Content"], text["MsgId"], text["AgentID"]) == ("a ]]> b", "42", "7")
 
 
@@ -535,12 +603,22 @@ class TestControlCallbacks:
     def test_change_external_chat_updates_state_and_is_delivered(self, api: Api) -> None:
         with tiny_target(lambda n, r: (200, b"", 0.0)) as target:
             cb = _callback_target(target.url)
-            api.control("PUT", "/_sim/callback_target",
-                        {"url": target.url, "token": cb.token,
-                         "encoding_aes_key": cb.encoding_aes_key})
-            answer = api.control("POST", "/_sim/callbacks", {
-                "kind": "change_external_chat", "chat_id": CUSTOMER_GROUP,
-                "update_detail": "add_member", "members": ["wmNewcomer"], "join_scene": 3})
+            api.control(
+                "PUT",
+                "/_sim/callback_target",
+                {"url": target.url, "token": cb.token, "encoding_aes_key": cb.encoding_aes_key},
+            )
+            answer = api.control(
+                "POST",
+                "/_sim/callbacks",
+                {
+                    "kind": "change_external_chat",
+                    "chat_id": CUSTOMER_GROUP,
+                    "update_detail": "add_member",
+                    "members": ["wmNewcomer"],
+                    "join_scene": 3,
+                },
+            )
         assert answer["delivery"]["delivered"] is True
         crypto = CallbackCrypto(cb.token, cb.encoding_aes_key, api.sim.config.corp_id)
         (req,) = target.received
@@ -555,27 +633,36 @@ class TestControlCallbacks:
 
 
 class TestAgainstTheService:
-    async def test_service_accepts_simulated_callbacks(self, sqlite_url: str,
-                                                       live_server_factory: Any) -> None:
+    async def test_service_accepts_simulated_callbacks(
+        self, sqlite_url: str, live_server_factory: Any
+    ) -> None:
         from app.main import create_app
         from tests.conftest import make_settings
 
         settings = make_settings(sqlite_url)
         server = live_server_factory(create_app(settings, run_worker=False))
-        cb = CallbackTarget(url=f"{server.url}/wecom/callback",
-                            token=settings.token.get_secret_value(),
-                            encoding_aes_key=settings.aes_key.get_secret_value(),
-                            corp_id=settings.corp_id, agent_id=settings.agent_id,
-                            aibot_url=f"{server.url}/wecom/aibot")
+        cb = CallbackTarget(
+            url=f"{server.url}/wecom/callback",
+            token=settings.token.get_secret_value(),
+            encoding_aes_key=settings.aes_key.get_secret_value(),
+            corp_id=settings.corp_id,
+            agent_id=settings.agent_id,
+            aibot_url=f"{server.url}/wecom/aibot",
+        )
         sender = CallbackSender(cb)
         assert (await sender.verify_url()).passed
-        plain = app_text_xml(corp_id=cb.corp_id, agent_id=cb.agent_id, from_user="lisi",
-                             content="收到")
+        plain = app_text_xml(corp_id=cb.corp_id, agent_id=cb.agent_id, from_user="lisi", content="收到")
         assert (await sender.send_xml(plain)).statuses == [200]
-        assert (await sender.send_aibot(aibot_text_json(aibotid="b", chatid=SALES,
-                                                        from_user="lisi"))).statuses == [200]
-        wrong = CallbackTarget(url=cb.url, token="wrongtoken", encoding_aes_key=new_aes_key(),
-                               corp_id=cb.corp_id, agent_id=cb.agent_id)
+        assert (
+            await sender.send_aibot(aibot_text_json(aibotid="b", chatid=SALES, from_user="lisi"))
+        ).statuses == [200]
+        wrong = CallbackTarget(
+            url=cb.url,
+            token="wrongtoken",
+            encoding_aes_key=new_aes_key(),
+            corp_id=cb.corp_id,
+            agent_id=cb.agent_id,
+        )
         refused = await CallbackSender(wrong, retries=0).send_xml(plain)
         assert refused.statuses == [403]
 

@@ -75,8 +75,9 @@ class Control:
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    config = SimConfig(secret="app-" + secrets.token_hex(12),
-                       contacts_secret="contacts-" + secrets.token_hex(12), seed=3)
+    config = SimConfig(
+        secret="app-" + secrets.token_hex(12), contacts_secret="contacts-" + secrets.token_hex(12), seed=3
+    )
     with SimulatorServer(config=config) as server:
         yield server
 
@@ -96,9 +97,14 @@ def fake_time(sim: SimulatorServer) -> FakeTime:
 def make_client(sim: SimulatorServer, fake_time: FakeTime, **overrides: Any) -> WeComClient:
     cfg = sim.config
     values: dict[str, Any] = {
-        "base_url": sim.base_url, "corp_id": cfg.corp_id, "agent_id": cfg.agent_id,
-        "secret": cfg.secret, "contacts_secret": cfg.contacts_secret, "timeout": 5.0,
-        "sleep": fake_time.sleep, "clock": fake_time.clock,
+        "base_url": sim.base_url,
+        "corp_id": cfg.corp_id,
+        "agent_id": cfg.agent_id,
+        "secret": cfg.secret,
+        "contacts_secret": cfg.contacts_secret,
+        "timeout": 5.0,
+        "sleep": fake_time.sleep,
+        "clock": fake_time.clock,
     }
     values.update(overrides)
     return WeComClient(**values)
@@ -111,8 +117,7 @@ async def client(sim: SimulatorServer, fake_time: FakeTime) -> AsyncIterator[WeC
 
 
 class TestTokens:
-    async def test_token_is_cached_and_reused(self, client: WeComClient,
-                                              control: Control) -> None:
+    async def test_token_is_cached_and_reused(self, client: WeComClient, control: Control) -> None:
         first = await client.access_token()
         for userid in ("zhangsan", "lisi", "wangwu"):
             assert (await client.user_get(userid))["userid"] == userid
@@ -129,8 +134,7 @@ class TestTokens:
         assert [c["errcode"] for c in await control.calls(Endpoint.USER_GET)] == [0, 42001, 0]
         assert fake_time.sleeps == []  # a refresh is not a backoff
 
-    async def test_token_refresh_is_tried_only_once(self, client: WeComClient,
-                                                    control: Control) -> None:
+    async def test_token_refresh_is_tried_only_once(self, client: WeComClient, control: Control) -> None:
         await control.faults({"path": Endpoint.USER_GET, "errcode": 40014, "count": 5})
         with pytest.raises(WeComError) as caught:
             await client.user_get("zhangsan")
@@ -148,16 +152,18 @@ class TestTokens:
         assert [c["errcode"] for c in await control.calls(Endpoint.USER_GET)] == [0, 0]
         assert len(await control.calls(Endpoint.GETTOKEN)) == 2
 
-    async def test_concurrent_callers_fetch_the_token_once(self, client: WeComClient,
-                                                           control: Control) -> None:
+    async def test_concurrent_callers_fetch_the_token_once(
+        self, client: WeComClient, control: Control
+    ) -> None:
         await control.faults({"path": Endpoint.GETTOKEN, "latency_ms": 200})
         users = ["zhangsan", "lisi", "wangwu", "zhaoliu", "sunqi", "zhouba"] * 3
         answers = await asyncio.gather(*(client.user_get(u) for u in users))
         assert [a["userid"] for a in answers] == users
         assert len(await control.calls(Endpoint.GETTOKEN)) == 1
 
-    async def test_one_token_per_secret(self, client: WeComClient, control: Control,
-                                        sim: SimulatorServer, fake_time: FakeTime) -> None:
+    async def test_one_token_per_secret(
+        self, client: WeComClient, control: Control, sim: SimulatorServer, fake_time: FakeTime
+    ) -> None:
         assert len((await client.user_list_id(limit=100))["dept_user"]) == 9
         await client.user_get("zhangsan")
         assert await client.access_token(SecretKind.CONTACTS) != await client.access_token()
@@ -170,36 +176,36 @@ class TestTokens:
 
 
 class TestRetries:
-    async def test_45009_backs_off_at_least_the_floor(self, client: WeComClient,
-                                                      control: Control,
-                                                      fake_time: FakeTime) -> None:
+    async def test_45009_backs_off_at_least_the_floor(
+        self, client: WeComClient, control: Control, fake_time: FakeTime
+    ) -> None:
         await control.faults({"path": Endpoint.USER_GET, "errcode": 45009, "count": 2})
         assert (await client.user_get("zhangsan"))["errcode"] == 0
         assert [c["errcode"] for c in await control.calls(Endpoint.USER_GET)] == [45009, 45009, 0]
         assert len(fake_time.sleeps) == 2
         assert all(s >= FREQ_LIMIT_BACKOFF_FLOOR_S for s in fake_time.sleeps)
 
-    async def test_5xx_is_retried_with_growing_backoff(self, client: WeComClient,
-                                                       control: Control,
-                                                       fake_time: FakeTime) -> None:
+    async def test_5xx_is_retried_with_growing_backoff(
+        self, client: WeComClient, control: Control, fake_time: FakeTime
+    ) -> None:
         await control.faults({"path": Endpoint.USER_GET, "http_status": 502, "count": 2})
         assert (await client.user_get("zhangsan"))["userid"] == "zhangsan"
-        assert [c["http_status"] for c in await control.calls(Endpoint.USER_GET)] \
-            == [502, 502, 200]
+        assert [c["http_status"] for c in await control.calls(Endpoint.USER_GET)] == [502, 502, 200]
         first, second = fake_time.sleeps
         assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0  # base 0.5 s, doubling, jittered
 
-    async def test_timeout_is_retried(self, sim: SimulatorServer, control: Control,
-                                      fake_time: FakeTime) -> None:
+    async def test_timeout_is_retried(
+        self, sim: SimulatorServer, control: Control, fake_time: FakeTime
+    ) -> None:
         await control.faults({"path": Endpoint.USER_GET, "latency_ms": 800, "count": 1})
         async with make_client(sim, fake_time, timeout=0.3) as wecom:
             assert (await wecom.user_get("lisi"))["userid"] == "lisi"
         assert len(await control.calls(Endpoint.USER_GET)) == 2
         assert len(fake_time.sleeps) == 1
 
-    async def test_a_timed_out_group_send_is_not_repeated(self, sim: SimulatorServer,
-                                                          control: Control,
-                                                          fake_time: FakeTime) -> None:
+    async def test_a_timed_out_group_send_is_not_repeated(
+        self, sim: SimulatorServer, control: Control, fake_time: FakeTime
+    ) -> None:
         await control.faults({"path": Endpoint.APPCHAT_SEND, "latency_ms": 800, "count": 1})
         async with make_client(sim, fake_time, timeout=0.3) as wecom:
             with pytest.raises(WeComTransportError) as caught:
@@ -208,14 +214,16 @@ class TestRetries:
         assert len(await control.calls(Endpoint.APPCHAT_SEND)) == 1  # WeCom may have posted it
         assert fake_time.sleeps == []
 
-    async def test_a_busy_answer_to_a_group_send_is_retried(self, client: WeComClient,
-                                                            control: Control) -> None:
+    async def test_a_busy_answer_to_a_group_send_is_retried(
+        self, client: WeComClient, control: Control
+    ) -> None:
         await control.faults({"path": Endpoint.APPCHAT_SEND, "errcode": -1, "count": 1})
         assert (await client.appchat_send("wrsales2024", "text", {"content": "x"}))["errcode"] == 0
         assert [c["errcode"] for c in await control.calls(Endpoint.APPCHAT_SEND)] == [-1, 0]
 
-    async def test_other_errcodes_surface_at_once(self, client: WeComClient, control: Control,
-                                                  fake_time: FakeTime) -> None:
+    async def test_other_errcodes_surface_at_once(
+        self, client: WeComClient, control: Control, fake_time: FakeTime
+    ) -> None:
         with pytest.raises(WeComError) as caught:
             await client.appchat_update(LUNCH, del_user_list=["lisi"])
         error = caught.value
@@ -224,8 +232,9 @@ class TestRetries:
         assert len(await control.calls(Endpoint.APPCHAT_UPDATE)) == 1
         assert fake_time.sleeps == []
 
-    async def test_transport_retries_exhausted(self, sim: SimulatorServer, control: Control,
-                                               fake_time: FakeTime) -> None:
+    async def test_transport_retries_exhausted(
+        self, sim: SimulatorServer, control: Control, fake_time: FakeTime
+    ) -> None:
         await control.faults({"path": Endpoint.USER_GET, "http_status": 503})
         async with make_client(sim, fake_time, max_attempts=3) as wecom:
             with pytest.raises(WeComTransportError) as caught:
@@ -235,8 +244,7 @@ class TestRetries:
         assert len(await control.calls(Endpoint.USER_GET)) == 3
         assert len(fake_time.sleeps) == 2
 
-    async def test_retryable_errcode_exhausted(self, client: WeComClient,
-                                               control: Control) -> None:
+    async def test_retryable_errcode_exhausted(self, client: WeComClient, control: Control) -> None:
         await control.faults({"path": Endpoint.DEPARTMENT_LIST, "errcode": -1})
         with pytest.raises(WeComError) as caught:
             await client.department_list()
@@ -245,8 +253,14 @@ class TestRetries:
         assert len(await control.calls(Endpoint.DEPARTMENT_LIST)) == 4  # max_attempts default
 
     async def test_connection_refused_is_a_transport_error(self, fake_time: FakeTime) -> None:
-        async with WeComClient(base_url="http://127.0.0.1:9", corp_id="ww1", agent_id=1,
-                               secret="s", max_attempts=2, sleep=fake_time.sleep) as wecom:
+        async with WeComClient(
+            base_url="http://127.0.0.1:9",
+            corp_id="ww1",
+            agent_id=1,
+            secret="s",
+            max_attempts=2,
+            sleep=fake_time.sleep,
+        ) as wecom:
             with pytest.raises(WeComTransportError) as caught:
                 await wecom.access_token()
         assert len(fake_time.sleeps) == 1
@@ -255,7 +269,11 @@ class TestRetries:
 
 class TestSecrets:
     async def test_secrets_never_appear_in_errors_or_logs(
-        self, sim: SimulatorServer, client: WeComClient, control: Control, fake_time: FakeTime,
+        self,
+        sim: SimulatorServer,
+        client: WeComClient,
+        control: Control,
+        fake_time: FakeTime,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         caplog.set_level(logging.DEBUG)
@@ -273,8 +291,14 @@ class TestSecrets:
             await client.webhook_send(unknown_key, {"msgtype": "text", "text": {"content": "x"}})
         errors.append(caught.value)
         # An errmsg that echoes credentials is masked before it reaches the exception.
-        await control.faults({"path": Endpoint.USER_GET, "errcode": 40058, "count": 1,
-                              "errmsg": f"bad request access_token={token} {sim.config.secret}"})
+        await control.faults(
+            {
+                "path": Endpoint.USER_GET,
+                "errcode": 40058,
+                "count": 1,
+                "errmsg": f"bad request access_token={token} {sim.config.secret}",
+            }
+        )
         with pytest.raises(WeComError) as caught:
             await client.user_get("lisi")
         errors.append(caught.value)
@@ -318,8 +342,9 @@ class TestRateLimits:
         assert codes == [0] * 25  # the simulator answers 45009 past 20 a minute
         assert len(fake_time.sleeps) >= 1 and sum(fake_time.sleeps) >= 50
 
-    async def test_message_send_per_member_limit(self, client: WeComClient, control: Control,
-                                                 fake_time: FakeTime) -> None:
+    async def test_message_send_per_member_limit(
+        self, client: WeComClient, control: Control, fake_time: FakeTime
+    ) -> None:
         for n in range(26):  # distinct texts: WeCom's duplicate check would drop repeats
             await client.message_send(["sunqi"], "text", {"content": f"请确认 {n}"})
         assert len(fake_time.sleeps) == 1 and fake_time.sleeps[0] > 0
@@ -329,42 +354,47 @@ class TestRateLimits:
 
 class TestEndpoints:
     async def test_group_lifecycle(self, client: WeComClient, control: Control) -> None:
-        chatid = await client.appchat_create(name="项目群", owner="wangwu",
-                                             userlist=["wangwu", "zhaoliu"])
+        chatid = await client.appchat_create(name="项目群", owner="wangwu", userlist=["wangwu", "zhaoliu"])
         await client.appchat_update(chatid, add_user_list=["zhouba"], name="项目群2")
         await client.appchat_update(chatid, del_user_list=["zhaoliu"])
         info = await client.appchat_get(chatid)
         assert (info["name"], info["userlist"]) == ("项目群2", ["wangwu", "zhouba"])
-        assert await client.appchat_send(chatid, "text", {"content": "你好"}) \
-            == {"errcode": 0, "errmsg": "ok"}
-        assert [d["name"] for d in await client.department_list(1)][:2] == ["星河贸易有限公司",
-                                                                          "销售部"]
+        assert await client.appchat_send(chatid, "text", {"content": "你好"}) == {
+            "errcode": 0,
+            "errmsg": "ok",
+        }
+        assert [d["name"] for d in await client.department_list(1)][:2] == ["星河贸易有限公司", "销售部"]
 
-    async def test_message_recall_and_card_update(self, client: WeComClient,
-                                                  control: Control) -> None:
-        card = {"card_type": "button_interaction", "main_title": {"title": "请确认群规"},
-                "task_id": "t-1", "button_list": [{"text": "收到", "key": "ack"}]}
+    async def test_message_recall_and_card_update(self, client: WeComClient, control: Control) -> None:
+        card = {
+            "card_type": "button_interaction",
+            "main_title": {"title": "请确认群规"},
+            "task_id": "t-1",
+            "button_list": [{"text": "收到", "key": "ack"}],
+        }
         sent = await client.message_send(["lisi"], "template_card", card)
         assert sent["msgid"] and sent["response_code"]
         answer = await client.update_template_card(
-            userids=["lisi"], response_code=sent["response_code"],
-            card={**card, "main_title": {"title": "已确认"}})
+            userids=["lisi"],
+            response_code=sent["response_code"],
+            card={**card, "main_title": {"title": "已确认"}},
+        )
         assert answer["errcode"] == 0
         await client.message_recall(sent["msgid"])
         state = await control.state()
         assert state["recalled"] == [sent["msgid"]]
         assert state["card_updates"][0]["template_card"]["main_title"] == {"title": "已确认"}
 
-    async def test_customer_groups_and_archive(self, client: WeComClient,
-                                               control: Control) -> None:
+    async def test_customer_groups_and_archive(self, client: WeComClient, control: Control) -> None:
         listed = await client.groupchat_list(owner_userids=["zhangsan"])
         assert [g["chat_id"] for g in listed["group_chat_list"]] == [CUSTOMER_GROUP]
         group = await client.groupchat_get(CUSTOMER_GROUP)
         assert sorted(m["type"] for m in group["member_list"]) == [1, 1, 2]
-        resp = await control.http.post("/_sim/archive/messages", json={"messages": [
-            {"from": "lisi", "roomid": SALES, "content": "收到"}]})
+        resp = await control.http.post(
+            "/_sim/archive/messages",
+            json={"messages": [{"from": "lisi", "roomid": SALES, "content": "收到"}]},
+        )
         resp.raise_for_status()
         data = await client.archive_pull(seq=0, limit=10)
-        assert [(d["seq"], d["message"]["text"]["content"]) for d in data["chatdata"]] \
-            == [(1, "收到")]
+        assert [(d["seq"], d["message"]["text"]["content"]) for d in data["chatdata"]] == [(1, "收到")]
         assert (await client.archive_pull(seq=1))["chatdata"] == []

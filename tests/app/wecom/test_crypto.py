@@ -55,10 +55,13 @@ def test_well_padded_message_decrypts() -> None:
     assert crypto.verify_url(signed(enc), enc) == "hello"
 
 
-@pytest.mark.parametrize("tail", [
-    lambda n: bytes(range(1, n + 1)),  # only the last byte says n: wechatpy alone accepted this
-    lambda n: b"\x00" * n,  # pad byte 0
-])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        lambda n: bytes(range(1, n + 1)),  # only the last byte says n: wechatpy alone accepted this
+        lambda n: b"\x00" * n,  # pad byte 0
+    ],
+)
 def test_bad_padding_is_undecodable(tail: Callable[[int], bytes]) -> None:
     body = framed(b"hello")
     n = 32 - len(body) % 32
@@ -100,12 +103,15 @@ def test_xml_nested_deeper_than_wecom_is_malformed() -> None:
         xml_fields(parse_xml(deep))
 
 
-@pytest.mark.parametrize(("encrypted", "reason"), [
-    ("not*base64!", "bad_base64"),
-    ("QUJD", "bad_cipher_length"),
-    (cipher_text(pkcs7(framed(b"hello", receive_id="wwSomeoneElse"))), "wrong_receiver"),
-    (cipher_text(pkcs7(framed(b"\xff\xfe not utf-8"))), "bad_plaintext"),
-])
+@pytest.mark.parametrize(
+    ("encrypted", "reason"),
+    [
+        ("not*base64!", "bad_base64"),
+        ("QUJD", "bad_cipher_length"),
+        (cipher_text(pkcs7(framed(b"hello", receive_id="wwSomeoneElse"))), "wrong_receiver"),
+        (cipher_text(pkcs7(framed(b"\xff\xfe not utf-8"))), "bad_plaintext"),
+    ],
+)
 def test_every_failure_after_the_signature_is_one_kind(encrypted: str, reason: str) -> None:
     """The reason differs (for the log); the exception, hence the answer, does not."""
     with pytest.raises(Undecodable, match=reason) as info:

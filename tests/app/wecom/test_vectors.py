@@ -27,8 +27,9 @@ def _altered(sig: str, position: int) -> str:
 @pytest.fixture(params=VECTORS, ids=[v["name"] for v in VECTORS])
 def vector_server(request: pytest.FixtureRequest, sqlite_url: str, live_server_factory: Any) -> Any:
     v = request.param
-    settings = make_settings(sqlite_url, token=v["token"], aes_key=v["encoding_aes_key"],
-                             corp_id=v["corp_id"], replay_window_s=0)  # the vectors are old
+    settings = make_settings(
+        sqlite_url, token=v["token"], aes_key=v["encoding_aes_key"], corp_id=v["corp_id"], replay_window_s=0
+    )  # the vectors are old
     return v, live_server_factory(create_app(settings, run_worker=False)), sqlite_url
 
 
@@ -60,17 +61,27 @@ class TestOfficialVectors:
         assert rows[0].dedupe_key.startswith("msg:")
 
     @pytest.mark.parametrize("position", [0, 17, 39])
-    def test_one_changed_character_in_a_signature_is_refused(
-        self, vector_server: Any, position: int
-    ) -> None:
+    def test_one_changed_character_in_a_signature_is_refused(self, vector_server: Any, position: int) -> None:
         v, server, url = vector_server
         g, p = v["verify_url"], v["post"]
-        get = httpx.get(f"{server.url}/wecom/callback", params={
-            "msg_signature": _altered(g["msg_signature"], position), "timestamp": g["timestamp"],
-            "nonce": g["nonce"], "echostr": g["echostr"]})
-        post = httpx.post(f"{server.url}/wecom/callback", params={
-            "msg_signature": _altered(p["msg_signature"], position), "timestamp": p["timestamp"],
-            "nonce": p["nonce"]}, content=p["body"].encode())
+        get = httpx.get(
+            f"{server.url}/wecom/callback",
+            params={
+                "msg_signature": _altered(g["msg_signature"], position),
+                "timestamp": g["timestamp"],
+                "nonce": g["nonce"],
+                "echostr": g["echostr"],
+            },
+        )
+        post = httpx.post(
+            f"{server.url}/wecom/callback",
+            params={
+                "msg_signature": _altered(p["msg_signature"], position),
+                "timestamp": p["timestamp"],
+                "nonce": p["nonce"],
+            },
+            content=p["body"].encode(),
+        )
         assert (get.status_code, post.status_code) == (403, 403)
         assert g["expected_reply"] not in get.text
         assert fetch(url, "SELECT count(*) FROM inbound_event")[0][0] == 0
