@@ -115,14 +115,16 @@ async def recent_rows(
     limit: int,
     status: str | None = None,
     before_id: int | None = None,
-) -> Sequence[M]:
-    """Jobs or actions, newest first, optionally of one status and before an id (paging)."""
+) -> tuple[Sequence[M], dict[str, int]]:
+    """Jobs or actions, newest first, optionally of one status and before an id (paging), and
+    how many there are in each status."""
     stmt = select(model).order_by(col(model.id).desc()).limit(limit)
     if status is not None:
         stmt = stmt.where(col(model.status) == status)
     if before_id is not None:
         stmt = stmt.where(col(model.id) < before_id)
-    return (await session.execute(stmt)).scalars().all()
+    rows = (await session.execute(stmt)).scalars().all()
+    return rows, await counts_by_status(session, table=table_of(model))
 
 
 async def counts_by_status(session: AsyncSession, *, table: sa.Table) -> dict[str, int]:

@@ -36,3 +36,18 @@ def split_page(rows: Sequence[R], limit: int) -> tuple[list[R], int | None]:
     whether there is a next page, so a last page that is exactly full ends with null."""
     page = list(rows[:limit])
     return page, (page[-1].id if len(rows) > limit and page else None)
+
+
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+def page_of(
+    rows: Sequence[R], limit: int, out: type[OutT], *, counts: dict[str, int] | None = None
+) -> Page[OutT]:
+    """Rows fetched with `limit + 1` as a page of `out` models (read from their attributes)."""
+    page, next_id = split_page(rows, limit)
+    return Page(
+        items=[out.model_validate(r, from_attributes=True) for r in page],
+        next_before_id=next_id,
+        counts=counts,
+    )

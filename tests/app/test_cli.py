@@ -22,6 +22,25 @@ from tests.conftest import ROOT, make_settings
 from tests.dbutil import fetch
 
 
+def service_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment `serve` and `worker` need, with generated secrets, and nothing of the
+    caller's WARDEN_* variables."""
+    settings = make_settings(database_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+    env.update(
+        {
+            "WARDEN_DATABASE_URL": database_url,
+            "WARDEN_CORP_ID": settings.corp_id,
+            "WARDEN_AGENT_ID": "1000002",
+            "WARDEN_SECRET": "a-real-looking-secret",
+            "WARDEN_TOKEN": settings.token.get_secret_value(),
+            "WARDEN_AES_KEY": settings.aes_key.get_secret_value(),
+            **extra,
+        }
+    )
+    return env
+
+
 def run(*args: str, db: str, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
     env.update({"WARDEN_DATABASE_URL": db, **extra})
@@ -269,18 +288,7 @@ class TestWorkerCommand:
             await engine.dispose()
 
         asyncio.run(store())
-        settings = make_settings(sqlite_url)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-        env.update(
-            {
-                "WARDEN_DATABASE_URL": sqlite_url,
-                "WARDEN_CORP_ID": settings.corp_id,
-                "WARDEN_AGENT_ID": "1000002",
-                "WARDEN_SECRET": "a-real-looking-secret",
-                "WARDEN_TOKEN": settings.token.get_secret_value(),
-                "WARDEN_AES_KEY": settings.aes_key.get_secret_value(),
-            }
-        )
+        env = service_env(sqlite_url)
         proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
         )
@@ -302,20 +310,8 @@ class TestWorkerCommand:
 
         from app.devtools.serverthread import free_port
 
-        settings = make_settings(sqlite_url)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
-        env.update(
-            {
-                "WARDEN_DATABASE_URL": sqlite_url,
-                "WARDEN_CORP_ID": settings.corp_id,
-                "WARDEN_AGENT_ID": "1000002",
-                "WARDEN_SECRET": "a-real-looking-secret",
-                "WARDEN_TOKEN": settings.token.get_secret_value(),
-                "WARDEN_AES_KEY": settings.aes_key.get_secret_value(),
-                "WARDEN_DRY_RUN": "1",
-            }
-        )
+        env = service_env(sqlite_url, WARDEN_DRY_RUN="1")
         proc = subprocess.Popen(
             [
                 sys.executable,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app import repository
 from app.actions import Resolution
 from app.api.deps import Admin, RuntimeDep
-from app.api.pagination import MAX_ID, BeforeId, Limit, Page, split_page
+from app.api.pagination import MAX_ID, BeforeId, Limit, Page, page_of
 from app.db import session_scope
 from app.logs import log_event
 from app.models import Action, ActionStatus
@@ -60,16 +60,10 @@ async def list_actions(
     """The outbox: every act on WeCom, planned or done, with WeCom's answer; counts by status
     (`unknown` ones wait for an admin's ruling)."""
     async with session_scope(runtime.sessions) as session:
-        rows = await repository.recent_rows(
+        rows, counts = await repository.recent_rows(
             session, Action, limit=limit + 1, status=status, before_id=before_id
         )
-        counts = await repository.counts_by_status(session, table=repository.ACTION_TABLE)
-    page, next_id = split_page(rows, limit)
-    return Page(
-        items=[ActionOut.model_validate(a, from_attributes=True) for a in page],
-        next_before_id=next_id,
-        counts=counts,
-    )
+    return page_of(rows, limit, ActionOut, counts=counts)
 
 
 @router.post("/actions/{action_id}/resolve")

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from app import jobs, repository
 from app.api.deps import Admin, RuntimeDep
-from app.api.pagination import MAX_ID, BeforeId, Limit, Page, split_page
+from app.api.pagination import MAX_ID, BeforeId, Limit, Page, page_of
 from app.db import session_scope
 from app.errors import Conflict, NotFound
 from app.logs import log_event
@@ -43,14 +43,10 @@ async def list_jobs(
 ) -> Page[JobOut]:
     """Jobs and timers, including dead ones (`status=dead`)."""
     async with session_scope(runtime.sessions) as session:
-        rows = await repository.recent_rows(session, Job, limit=limit + 1, status=status, before_id=before_id)
-        counts = await repository.counts_by_status(session, table=repository.JOB_TABLE)
-    page, next_id = split_page(rows, limit)
-    return Page(
-        items=[JobOut.model_validate(j, from_attributes=True) for j in page],
-        next_before_id=next_id,
-        counts=counts,
-    )
+        rows, counts = await repository.recent_rows(
+            session, Job, limit=limit + 1, status=status, before_id=before_id
+        )
+    return page_of(rows, limit, JobOut, counts=counts)
 
 
 @router.post("/jobs/{job_id}/retry")
