@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,12 +36,14 @@ class RecurringJob:
         """The first occurrence strictly after `after`, as an aware UTC datetime."""
         if not self.weekdays:
             raise ValueError(f"{self.kind}: no weekday to run on")
-        local = after.astimezone(tz)
-        day = local.date()
+        instant = after.astimezone(UTC)
+        day = after.astimezone(tz).date()
         for _ in range(8):
             candidate = datetime.combine(day, self.at, tzinfo=tz)
-            if candidate > local and day.weekday() in self.weekdays:
-                return candidate.astimezone(after.tzinfo or tz)
+            # In UTC: aware datetimes sharing a tzinfo compare by wall time, which misorders
+            # the repeated hour when the clocks go back.
+            if candidate.astimezone(UTC) > instant and day.weekday() in self.weekdays:
+                return candidate.astimezone(UTC)
             day += timedelta(days=1)
         raise AssertionError("unreachable: a week always has a weekday in the set")
 

@@ -26,7 +26,8 @@ _UNIQUE = [("action", "idempotency_key"), ("admin_token", "token_hash"),
 def _rename_unique_constraints() -> None:
     """Databases made by 0001 before the convention have PostgreSQL's own names; newer ones
     (0001 runs under the convention too) already have ours. SQLite keeps unnamed ones: it
-    cannot address a constraint by name anyway (batch mode copies the table)."""
+    cannot address a constraint by name anyway (batch mode copies the table). Primary keys
+    too: `action_pkey` becomes `pk_action`."""
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
@@ -36,6 +37,9 @@ def _rename_unique_constraints() -> None:
             wanted = f"uq_{table}_{column}"
             if uq["column_names"] == [column] and uq["name"] != wanted:
                 op.execute(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{uq["name"]}" TO "{wanted}"')
+        pk = inspector.get_pk_constraint(table).get("name")
+        if pk and pk != f"pk_{table}":
+            op.execute(f'ALTER TABLE "{table}" RENAME CONSTRAINT "{pk}" TO "pk_{table}"')
 
 
 def upgrade() -> None:
