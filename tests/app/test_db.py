@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app.db import make_engine, make_sessionmaker, run_migrations, session_scope
+from app.db import make_engine, make_sessionmaker, make_sync_sqlite_engine, run_migrations, session_scope
 from app.models import AdminToken, utcnow
 
 
@@ -79,3 +79,17 @@ class TestSqliteFile:
         os.chmod(path, 0o640)
         run_migrations(f"sqlite+aiosqlite:///{path}")
         assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+class TestTheInboxWritersEngine:
+    def test_a_read_runs_inside_the_transaction(self, sqlite_url: str) -> None:
+        """The plain-sqlite3 engine of the group commit gets the same BEGIN as the async one:
+        a SELECT before the inserts is inside the transaction (legacy pysqlite begins only
+        before DML)."""
+        engine = make_sync_sqlite_engine(sqlite_url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("SELECT count(*) FROM inbound_event"))
+                assert conn.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
+        finally:
+            engine.dispose()

@@ -14,6 +14,7 @@ from app.recurring import RecurringJob, recurring_handler, schedule_all
 from app.worker import Worker
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEW_YORK = ZoneInfo("America/New_York")
 WORKDAYS = frozenset(range(5))
 
 
@@ -37,6 +38,15 @@ class TestNextRun:
         friday_noon = datetime(2026, 12, 4, 4, 0, tzinfo=UTC)  # Friday 12:00 in Shanghai
         monday = job.next_run(friday_noon, SHANGHAI)
         assert monday.astimezone(SHANGHAI).date() == date(2026, 12, 7)
+
+    def test_strictly_after_in_the_repeated_hour(self) -> None:
+        """New York falls back on 2026-11-01: 01:00-02:00 happens twice. At 01:15 of the second
+        pass (06:15 UTC) today's 01:30 (05:30 UTC, the first pass) is already over. Aware
+        datetimes of one tzinfo compare by wall time, which would call 01:30 later."""
+        job = RecurringJob("audit", time(1, 30), _nothing)
+        after = datetime(2026, 11, 1, 6, 15, tzinfo=UTC)
+        assert job.next_run(after, NEW_YORK) > after
+        assert job.next_run(after.astimezone(NEW_YORK), NEW_YORK) > after
 
     def test_the_key_is_the_local_date(self) -> None:
         job = RecurringJob("audit", time(7, 0), _nothing)
