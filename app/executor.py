@@ -192,7 +192,7 @@ class Executor:
         async with session_scope(self._sessions) as session:
             await session.execute(
                 sa.update(ACTION_TABLE)
-                .where(c.id == action_id)
+                .where(c.id == action_id, c.status == ActionStatus.EXECUTING)  # still ours
                 .values(
                     status=ActionStatus.PLANNED, wecom_errcode=exc.errcode, wecom_errmsg=exc.errmsg[:2000]
                 )
@@ -220,10 +220,26 @@ class Executor:
             "result": result,
         }
         async with session_scope(self._sessions) as session:
-            if msgid:  # kept with the ones earlier runs delivered (the row is ours: executing)
+            if msgid:  # kept with the ones earlier runs delivered: a recall reaches them all
                 earlier = await session.scalar(sa.select(c.wecom_msgids).where(c.id == action_id))
                 values["wecom_msgids"] = [*(earlier or []), msgid]
-            await session.execute(sa.update(ACTION_TABLE).where(c.id == action_id).values(**values))
+            # Only while it is still ours: a run whose lease lapsed must not overwrite what was
+            # decided meanwhile (another run's outcome, an admin's ruling). Its msgid still counts.
+            done = await session.execute(
+                sa.update(ACTION_TABLE)
+                .where(c.id == action_id, c.status == ActionStatus.EXECUTING)
+                .values(**values)
+            )
+            if not done.rowcount and msgid:  # type: ignore[attr-defined]
+                await session.execute(
+                    sa.update(ACTION_TABLE)
+                    .where(c.id == action_id)
+                    .values(wecom_msgids=values["wecom_msgids"])
+                )
+            current = await session.scalar(sa.select(c.status).where(c.id == action_id))
+        if not done.rowcount:  # type: ignore[attr-defined]
+            log_event("action.finish_superseded", action=action_id, outcome=status.value, now=current)
+            return str(current)
         log_event(
             "action.finished", action=action_id, status=status.value, endpoint=endpoint, errcode=errcode
         )

@@ -357,3 +357,28 @@ class TestTokens:
             await s.execute(sa.update(Job).values(due_at=utcnow()))  # skip the backoff wait
         await worker.run_until_idle()
         assert (await env.action(action_id)).status == ActionStatus.DONE
+
+
+class TestALateRunDoesNotOverwrite:
+    async def test_a_ruling_made_while_a_lapsed_run_was_sending_stands(self, env: Env) -> None:
+        """A worker whose lease lapsed finishes its call after the action was ruled on: the
+        ruling stays, and the message it delivered is still kept for a recall."""
+        action_id, _ = await env.plan(
+            ActionKind.SEND_PRIVATE_MESSAGE,
+            {"touser": ["lisi"], "msgtype": "text", "body": {"content": "请回复收到"}},
+            "late-run",
+        )
+        env.sim.state.add_faults([FaultRule(path=Endpoint.MESSAGE_SEND.value, latency_ms=800, count=1)])
+        executor = env.executor()
+        running = asyncio.create_task(executor.execute(action_id))
+        await asyncio.sleep(0.4)  # the call is in flight; meanwhile it is ruled failed
+        async with session_scope(env.sessions) as s:
+            await s.execute(
+                sa.update(Action)
+                .where(col(Action.id) == action_id)
+                .values(status=ActionStatus.FAILED, resolved_by="admin")
+            )
+        assert await running == ActionStatus.FAILED
+        action = await env.action(action_id)
+        assert (action.status, action.resolved_by) == (ActionStatus.FAILED, "admin")
+        assert action.wecom_msgids and len(action.wecom_msgids) == 1
