@@ -230,14 +230,16 @@ class Executor:
                 .where(c.id == action_id, c.status == ActionStatus.EXECUTING)
                 .values(**values)
             )
-            if not done.rowcount and msgid:  # type: ignore[attr-defined]
-                await session.execute(
-                    sa.update(ACTION_TABLE)
-                    .where(c.id == action_id)
-                    .values(wecom_msgids=values["wecom_msgids"])
-                )
-            current = await session.scalar(sa.select(c.status).where(c.id == action_id))
-        if not done.rowcount:  # type: ignore[attr-defined]
+            superseded = not done.rowcount  # type: ignore[attr-defined]
+            if superseded:
+                if msgid:
+                    await session.execute(
+                        sa.update(ACTION_TABLE)
+                        .where(c.id == action_id)
+                        .values(wecom_msgids=values["wecom_msgids"])
+                    )
+                current = await session.scalar(sa.select(c.status).where(c.id == action_id))
+        if superseded:
             log_event("action.finish_superseded", action=action_id, outcome=status.value, now=current)
             return str(current)
         log_event(

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -20,7 +19,7 @@ from app.pipeline import EventProcessor
 from app.recurring import schedule_all
 from app.routing import DomainContext
 from app.settings import Settings
-from app.tasks import Domain, DomainDeps, Registry, collect, installed_domains
+from app.tasks import Domain, DomainDeps, collect, installed_domains
 from app.wecom.client import WeComClient
 from app.wecom.crypto import CallbackCrypto
 from app.wecom.reader import WeComReader
@@ -59,25 +58,6 @@ def make_executor(
     return Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
 
 
-def make_registry(
-    settings: Settings,
-    sessions: async_sessionmaker[AsyncSession],
-    wecom: WeComReader,
-    *,
-    clock: Callable[[], float] = time.time,
-    domains: Sequence[Domain] | None = None,
-) -> Registry:
-    """Every installed domain's services, job kinds and recurring jobs."""
-    deps = DomainDeps(
-        settings=settings,
-        sessions=sessions,
-        wecom=wecom,
-        planner=make_planner(settings),
-        clock=domain_clock(clock),
-    )
-    return collect(installed_domains() if domains is None else domains, deps)
-
-
 def make_worker(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -87,14 +67,24 @@ def make_worker(
     clock: Callable[[], float] = time.time,
     domains: Sequence[Domain] | None = None,
 ) -> Worker:
-    """The worker with the core job kinds (events, actions) and every domain's."""
-    registry = make_registry(settings, sessions, wecom, clock=clock, domains=domains)
-    planner = make_planner(settings)
-    now = domain_clock(clock)
+    """The worker with the core job kinds (events, actions) and every installed domain's."""
+    deps = DomainDeps(
+        settings=settings,
+        sessions=sessions,
+        wecom=wecom,
+        planner=make_planner(settings),
+        clock=domain_clock(clock),
+    )
+    registry = collect(installed_domains() if domains is None else domains, deps)
 
     def context(session: AsyncSession, event_id: int) -> DomainContext:
         return DomainContext(
-            session=session, settings=settings, clock=now, wecom=wecom, planner=planner, event_id=event_id
+            session=session,
+            settings=settings,
+            clock=deps.clock,
+            wecom=wecom,
+            planner=deps.planner,
+            event_id=event_id,
         )
 
     handlers: dict[str, JobHandler] = {
@@ -109,9 +99,9 @@ def make_worker(
         await schedule_all(
             sessions,
             list(registry.recurring),
-            tz=ZoneInfo(settings.timezone),
+            tz=deps.timezone,
             max_attempts=settings.job_max_attempts,
-            now=now(),
+            now=deps.clock(),
         )
 
     return Worker(
