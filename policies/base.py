@@ -30,8 +30,13 @@ class ChatMessage:
     text: str
     source: MessageSource
     chat_id: str | None = None  # None: single chat with the app
-    mentions: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()  # userids where the source gives them (AI bot)
     quoted_msg_id: str | None = None
+    quoted_text: str | None = None  # archive quote-replies embed the quoted words (WECOM.md #10)
+    # URLs the message carries outside its text: link and weapp cards, news/markdown items (C2).
+    links: tuple[str, ...] = ()
+    # The chat archive's own words for what is not text: "image", "voice", "file", "revoke"…
+    # `text` holds what a member can read (card titles, file names) so every policy sees it.
 
 
 class MembershipScope(StrEnum):
