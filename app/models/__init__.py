@@ -4,6 +4,15 @@ WeCom's answer."""
 
 from app.models.auth import AdminToken
 from app.models.base import UTCDateTime, table_of, utcnow
+from app.models.content import (
+    JudgedMessage,
+    MessageTemplate,
+    Strike,
+    StrikeStatus,
+    Violation,
+    WordEntry,
+    WordEntryKind,
+)
 from app.models.inbox import EventSource, EventStatus, InboundEvent
 from app.models.jobs import Job, JobStatus
 from app.models.outbox import Action, ActionKind, ActionStatus
@@ -18,7 +27,14 @@ __all__ = [
     "InboundEvent",
     "Job",
     "JobStatus",
+    "JudgedMessage",
+    "MessageTemplate",
+    "Strike",
+    "StrikeStatus",
     "UTCDateTime",
+    "Violation",
+    "WordEntry",
+    "WordEntryKind",
     "table_of",
     "utcnow",
 ]

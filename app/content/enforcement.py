@@ -1,0 +1,131 @@
+"""A judged message's outcome → the acts on WeCom it calls for (outbox rows), within what WeCom
+allows in its group (WECOM.md): an enforced group removes, an advised one advises its owner.
+
+| verdict (ladder step) | enforced group (kind app)                         | advised group                  |
+|-----------------------|---------------------------------------------------|--------------------------------|
+| remind                | private reminder                                  | private reminder               |
+| warn / warn_apology   | private warning; robot message (masked) if a key  | same                           |
+| remove                | remove now; group notice (M8); private DM + appeal | —                             |
+| advise                | —                                                 | owner + admins told privately  |
+| review                | nothing: admins see it in /violations             | same                           |
+
+Observe mode, exempt members and messages sent before the group was registered act on
+nothing. Group posts wait for the end of quiet hours (C7); a removal itself does not wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.content.templates import NEXT_STEP, RECOMMENDED, RULES, mask, render
+from app.models import ActionKind
+from app.routing import DomainContext
+from policies.base import ChatMessage, Decision, GroupMode, Remedy, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFacts:
+    """What enforcement needs of a group (the groups registry supplies it)."""
+
+    chat_id: str
+    name: str
+    mode: GroupMode
+    owner: str | None
+    admins: tuple[str, ...]
+    robot: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One final decision (after the offence ladder) about one message."""
+
+    decision: Decision
+    step: str  # the ladder step reached: warn | warn_apology | remove | "" (no ladder)
+    acts: bool  # False: observe mode, an exempt member, or a message from before registration
+
+
+async def plan_actions(
+    ctx: DomainContext,
+    *,
+    group: GroupFacts,
+    message: ChatMessage,
+    outcome: Outcome,
+    violation_id: int,
+    templates: Mapping[str, str],
+    group_post_at: datetime | None,
+) -> list[int]:
+    """Plan the acts for one violation; return the action ids (none when nothing may act)."""
+    d = outcome.decision
+    if not outcome.acts or d.verdict in (Verdict.ALLOW, Verdict.REVIEW):
+        return []
+    values = {
+        "group": group.name or group.chat_id,
+        "member": message.sender,
+        "rule_id": d.rule_id,
+        "rule": RULES.get(d.rule_id, ""),
+        "reason": d.reason,
+        "matched": d.matched or "",
+        "masked": mask(d.matched or ""),
+        "next_step": NEXT_STEP.get("remove" if outcome.step.startswith("warn") else "", ""),
+        "recommended": RECOMMENDED.get(outcome.step or d.verdict.value, RECOMMENDED["warn"]),
+    }
+    key = f"content:{violation_id}"
+    planned: list[int] = []
+
+    async def dm(touser: list[str], template: str, suffix: str) -> None:
+        action = await ctx.plan(
+            kind=ActionKind.SEND_PRIVATE_MESSAGE,
+            params={
+                "touser": touser,
+                "msgtype": "text",
+                "body": {"content": render(template, values, templates)},
+            },
+            idempotency_key=f"{key}:{suffix}",
+            reason=f"{d.rule_id} {d.policy}: {template}",
+        )
+        planned.append(action.id)
+
+    async def post(kind: ActionKind, params: dict[str, object], suffix: str) -> None:
+        action = await ctx.plan(
+            kind=kind,
+            params=dict(params),
+            idempotency_key=f"{key}:{suffix}",
+            reason=f"{d.rule_id} {d.policy}: {suffix}",
+            due_at=group_post_at,
+        )
+        planned.append(action.id)
+
+    if d.verdict is Verdict.REMIND:
+        await dm([message.sender], "reminder", "remind")
+    elif d.verdict is Verdict.WARN:
+        await dm([message.sender], "warning_apology" if outcome.step == "warn_apology" else "warning", "warn")
+        if group.robot and Remedy.WARN_IN_GROUP in d.remedies:
+            text = render("group_warning", values, templates)
+            await post(
+                ActionKind.SEND_ROBOT_MESSAGE,
+                {"chatid": group.chat_id, "payload": {"msgtype": "text", "text": {"content": text}}},
+                "robot",
+            )
+    elif d.verdict is Verdict.REMOVE and group.mode is GroupMode.ENFORCE:
+        removal = await ctx.plan(
+            kind=ActionKind.REMOVE_MEMBER,
+            params={"chatid": group.chat_id, "userids": [message.sender]},
+            idempotency_key=f"{key}:remove",
+            reason=f"{d.rule_id} {d.policy}: {d.reason}",
+        )
+        planned.append(removal.id)
+        notice = render("removal_notice", values, templates)
+        await post(
+            ActionKind.SEND_GROUP_MESSAGE,
+            {"chatid": group.chat_id, "msgtype": "text", "body": {"content": notice}},
+            "notice",
+        )
+        await dm([message.sender], "removal_dm", "removal-dm")
+    elif d.verdict in (Verdict.ADVISE, Verdict.REMOVE):
+        # An advised group: we cannot remove anyone there, so the owner and admins decide.
+        people = [p for p in dict.fromkeys([group.owner or "", *group.admins]) if p]
+        if people:
+            await dm(people, "advise_owner", "advise")
+    return planned

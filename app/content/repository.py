@@ -1,0 +1,266 @@
+"""Every query of the content domain: judged messages, violations, strikes, word lists, templates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialect_of, insert_ignoring_conflicts
+from app.errors import NotFound
+from app.models import (
+    JudgedMessage,
+    MessageTemplate,
+    Strike,
+    StrikeStatus,
+    Violation,
+    WordEntry,
+    WordEntryKind,
+    table_of,
+    utcnow,
+)
+
+JUDGED = table_of(JudgedMessage)
+VIOLATION = table_of(Violation)
+STRIKE = table_of(Strike)
+WORD = table_of(WordEntry)
+TEMPLATE = table_of(MessageTemplate)
+
+# How far apart the archive's copy and the AI bot's copy of one message can be: the bot callback
+# carries no send time, so its time is when it arrived.
+COPY_WINDOW = timedelta(minutes=3)
+
+
+@dataclass(frozen=True, slots=True)
+class StrikeCount:
+    count: int
+    last_at: datetime | None
+
+
+async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:
+    """Insert the judged-message row; None when this source's msgid was judged before."""
+    stmt = insert_ignoring_conflicts(dialect_of(session), JUDGED).returning(JUDGED.c.id)
+    found = (await session.execute(stmt, row)).first()
+    return None if found is None else int(found[0])
+
+
+async def copy_judged_elsewhere(
+    session: AsyncSession, *, chat_id: str, sender: str, text_hash: str, source: str, at: datetime
+) -> bool:
+    """The same words from the same member in the same group came through another source (the
+    archive and the AI bot both deliver an @-mention of the bot) and were judged already."""
+    c = JUDGED.c
+    found = await session.scalar(
+        sa.select(c.id)
+        .where(
+            c.chat_id == chat_id,
+            c.sender == sender,
+            c.text_hash == text_hash,
+            c.source != source,
+            c.sent_at.between(at - COPY_WINDOW, at + COPY_WINDOW),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def recent_counts(
+    session: AsyncSession, *, chat_id: str, sender: str, windows: dict[str, tuple[datetime, str | None]]
+) -> dict[str, int]:
+    """Counters of the sender's earlier messages in this group, one per name: (since, filter),
+    the filter being a msg_type, `hash:<text_hash>` or None for every message."""
+    c = JUDGED.c
+    counts: dict[str, int] = {}
+    for name, (since, kind) in windows.items():
+        where = [c.chat_id == chat_id, c.sender == sender, c.sent_at >= since]
+        if kind is not None and kind.startswith("hash:"):
+            where.append(c.text_hash == kind[5:])
+        elif kind is not None:
+            where.append(c.msg_type == kind)
+        counts[name] = int(await session.scalar(sa.select(sa.func.count()).where(*where)) or 0)
+    return counts
+
+
+async def active_strikes(session: AsyncSession, member: str, now: datetime) -> dict[str, StrikeCount]:
+    """The member's strikes that still count, per category, across all groups."""
+    c = STRIKE.c
+    rows = (
+        await session.execute(
+            sa.select(c.category, sa.func.count(), sa.func.max(c.at))
+            .where(c.member == member, c.revoked_at.is_(None), c.expires_at > now)
+            .group_by(c.category)
+        )
+    ).all()
+    return {str(cat): StrikeCount(int(n), last) for cat, n, last in rows}
+
+
+async def add_violation(session: AsyncSession, row: dict[str, Any]) -> int:
+    stmt = sa.insert(VIOLATION).returning(VIOLATION.c.id)
+    return int((await session.execute(stmt, row)).scalar_one())
+
+
+async def set_violation_actions(session: AsyncSession, violation_id: int, action_ids: list[int]) -> None:
+    await session.execute(
+        sa.update(VIOLATION).where(VIOLATION.c.id == violation_id).values(actions=action_ids)
+    )
+
+
+async def add_strike(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert_ignoring_conflicts(dialect_of(session), STRIKE), row)
+
+
+def strike_status(strike: Strike, now: datetime) -> StrikeStatus:
+    if strike.revoked_at is not None:
+        return StrikeStatus.REVOKED
+    return StrikeStatus.ACTIVE if strike.expires_at > now else StrikeStatus.EXPIRED
+
+
+async def violations(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    chat_id: str | None = None,
+    member: str | None = None,
+    rule_id: str | None = None,
+    verdict: str | None = None,
+    since: datetime | None = None,
+) -> Sequence[Violation]:
+    c = VIOLATION.c
+    query = sa.select(Violation).order_by(c.id.desc()).limit(limit)
+    for column, value in (
+        (c.chat_id, chat_id),
+        (c.member, member),
+        (c.rule_id, rule_id),
+        (c.verdict, verdict),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if since is not None:
+        query = query.where(c.at >= since)
+    if before_id is not None:
+        query = query.where(c.id < before_id)
+    return (await session.scalars(query)).all()
+
+
+async def strikes(
+    session: AsyncSession,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    member: str | None = None,
+    category: str | None = None,
+) -> Sequence[Strike]:
+    c = STRIKE.c
+    query = sa.select(Strike).order_by(c.id.desc()).limit(limit)
+    if member is not None:
+        query = query.where(c.member == member)
+    if category is not None:
+        query = query.where(c.category == category)
+    if before_id is not None:
+        query = query.where(c.id < before_id)
+    return (await session.scalars(query)).all()
+
+
+async def revoke_strike(session: AsyncSession, strike_id: int, *, actor: str, reason: str) -> Strike:
+    """Revoke a strike (an upheld appeal, an admin's ruling). Revoking twice keeps the first."""
+    strike = await session.get(Strike, strike_id)
+    if strike is None:
+        raise NotFound(f"strike {strike_id} does not exist")
+    if strike.revoked_at is None:
+        strike.revoked_at = utcnow()
+        strike.revoked_by = actor
+        strike.revoke_reason = reason[:2000]
+        await session.flush()
+    return strike
+
+
+# -- word lists ------------------------------------------------------------------------------
+
+
+async def word_entries(session: AsyncSession, *, scopes: Sequence[str]) -> Sequence[WordEntry]:
+    c = WORD.c
+    query = sa.select(WordEntry).where(c.scope.in_(scopes)).order_by(c.rule_id, c.word)
+    return (await session.scalars(query)).all()
+
+
+async def word_list_version(session: AsyncSession, scopes: Sequence[str]) -> tuple[int, int]:
+    """Changes to these scopes' word lists since a cache was built show as a new (max id, count)."""
+    c = WORD.c
+    row = (
+        await session.execute(sa.select(sa.func.max(c.id), sa.func.count()).where(c.scope.in_(scopes)))
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+async def put_words(
+    session: AsyncSession,
+    *,
+    rule_id: str,
+    scope: str,
+    words: Sequence[str],
+    kind: WordEntryKind,
+    actor: str,
+    replace: bool = False,
+) -> None:
+    """Add words of one kind to a rule's list in a scope; `replace` first drops that kind's
+    entries there (a PUT)."""
+    c = WORD.c
+    if replace:
+        await session.execute(
+            sa.delete(WORD).where(c.rule_id == rule_id, c.scope == scope, c.kind == kind.value)
+        )
+    if words:
+        # A word added again changes kind (removed → added) rather than being refused.
+        await session.execute(
+            sa.delete(WORD).where(c.rule_id == rule_id, c.scope == scope, c.word.in_(list(words)))
+        )
+        now = utcnow()
+        await session.execute(
+            sa.insert(WORD),
+            [
+                {
+                    "rule_id": rule_id,
+                    "scope": scope,
+                    "word": w,
+                    "kind": kind.value,
+                    "added_by": actor,
+                    "added_at": now,
+                }
+                for w in words
+            ],
+        )
+
+
+async def word_counts(session: AsyncSession) -> dict[tuple[str, str, str], int]:
+    """(rule_id, scope, kind) → entries."""
+    c = WORD.c
+    rows = (
+        await session.execute(
+            sa.select(c.rule_id, c.scope, c.kind, sa.func.count()).group_by(c.rule_id, c.scope, c.kind)
+        )
+    ).all()
+    return {(str(r), str(s), str(k)): int(n) for r, s, k, n in rows}
+
+
+# -- templates -------------------------------------------------------------------------------
+
+
+async def template_overrides(session: AsyncSession) -> dict[str, str]:
+    rows = (await session.execute(sa.select(TEMPLATE.c.name, TEMPLATE.c.body))).all()
+    return {str(name): str(body) for name, body in rows}
+
+
+async def set_template(session: AsyncSession, *, name: str, body: str, actor: str) -> None:
+    await session.execute(sa.delete(TEMPLATE).where(TEMPLATE.c.name == name))
+    await session.execute(
+        sa.insert(TEMPLATE).values(name=name, body=body, updated_by=actor, updated_at=utcnow())
+    )
+
+
+def strike_expiry(at: datetime, ttl_s: int) -> datetime:
+    return at + timedelta(seconds=ttl_s)
