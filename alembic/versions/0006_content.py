@@ -81,6 +81,10 @@ def upgrade() -> None:
     sa.Column('actions', sa.JSON(), nullable=True),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('resolved_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('resolved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('resolution_note', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.ForeignKeyConstraint(['judged_message_id'], ['judged_message.id'], name=op.f('fk_violation_judged_message_id_judged_message')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_violation')),
     sa.UniqueConstraint('judged_message_id', 'policy', name='uq_violation_judged_message_id')
@@ -89,6 +93,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_violation_chat_id'), ['chat_id'], unique=False)
         batch_op.create_index('ix_violation_member', ['member', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_violation_rule_id'), ['rule_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_violation_status'), ['status'], unique=False)
 
     op.create_table('strike',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -119,6 +124,7 @@ def downgrade() -> None:
 
     op.drop_table('strike')
     with op.batch_alter_table('violation', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_violation_status'))
         batch_op.drop_index(batch_op.f('ix_violation_rule_id'))
         batch_op.drop_index('ix_violation_member')
         batch_op.drop_index(batch_op.f('ix_violation_chat_id'))

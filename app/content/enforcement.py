@@ -43,7 +43,9 @@ class Outcome:
 
     decision: Decision
     step: str  # the ladder step reached: warn | warn_apology | remove | "" (no ladder)
-    acts: bool  # False: observe mode, an exempt member, or a message from before registration
+    acts: bool  # False: observe mode, or an exempt member
+    offence: int = 0  # which offence in its category this is (1 = first); 0 when nothing counts
+    group_post_at: datetime | None = None  # quiet hours: when group posts may go out (None: now)
 
 
 async def plan_actions(
@@ -54,7 +56,7 @@ async def plan_actions(
     outcome: Outcome,
     violation_id: int,
     templates: Mapping[str, str],
-    group_post_at: datetime | None,
+    group_post_at: datetime | None = None,
 ) -> list[int]:
     """Plan the acts for one violation; return the action ids (none when nothing may act)."""
     d = outcome.decision

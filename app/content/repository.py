@@ -262,5 +262,9 @@ async def set_template(session: AsyncSession, *, name: str, body: str, actor: st
     )
 
 
+async def delete_template(session: AsyncSession, *, name: str) -> None:
+    await session.execute(sa.delete(TEMPLATE).where(TEMPLATE.c.name == name))
+
+
 def strike_expiry(at: datetime, ttl_s: int) -> datetime:
     return at + timedelta(seconds=ttl_s)

@@ -76,6 +76,12 @@ NEXT_STEP: dict[str, str] = {
 }
 
 
+# Every value a template may use (render fills them all).
+PLACEHOLDERS = frozenset(
+    {"group", "member", "rule_id", "rule", "reason", "matched", "masked", "next_step", "recommended"}
+)
+
+
 def render(name: str, values: Mapping[str, object], overrides: Mapping[str, str] | None = None) -> str:
     """The text `name` with `values` filled in, in the admin's wording where there is one."""
     body = (overrides or {}).get(name) or DEFAULTS[name]

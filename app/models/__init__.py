@@ -10,6 +10,7 @@ from app.models.content import (
     Strike,
     StrikeStatus,
     Violation,
+    ViolationStatus,
     WordEntry,
     WordEntryKind,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "StrikeStatus",
     "UTCDateTime",
     "Violation",
+    "ViolationStatus",
     "WordEntry",
     "WordEntryKind",
     "table_of",

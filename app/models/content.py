@@ -38,6 +38,13 @@ class JudgedMessage(SQLModel, table=True):
     judged_at: datetime = ts_field()
 
 
+class ViolationStatus(StrEnum):
+    ACTED = "acted"  # the service decided and acted (or, in observe mode, recorded) on its own
+    OPEN = "open"  # waits for a human: advice to an owner, or weak evidence for review
+    HANDLED = "handled"  # an admin says it was dealt with
+    DISMISSED = "dismissed"  # an admin says it broke no rule: its strike no longer counts
+
+
 class Violation(SQLModel, table=True):
     """A decision that was not an allow, with its evidence and the actions it caused."""
 
@@ -67,6 +74,10 @@ class Violation(SQLModel, table=True):
     actions: list[int] | None = json_field()  # the outbox rows it planned
     at: datetime = ts_field()  # when the message was sent
     decided_at: datetime = ts_field()
+    status: str = Field(default=ViolationStatus.ACTED, max_length=16, index=True)
+    resolved_by: str | None = Field(default=None, max_length=128)
+    resolved_at: datetime | None = ts_field(nullable=True)
+    resolution_note: str | None = Field(default=None, max_length=2000)
 
 
 class StrikeStatus(StrEnum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.admin import actions, events, jobs, violations
+from app.api.admin import actions, events, jobs, templates, violations
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
-for _module in (events, jobs, actions, violations):
+for _module in (events, jobs, actions, violations, templates):
     router.include_router(_module.router)
