@@ -11,13 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialect_of, insert_ignoring_conflicts
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.models import (
     JudgedMessage,
     MessageTemplate,
     Strike,
     StrikeStatus,
     Violation,
+    ViolationStatus,
     WordEntry,
     WordEntryKind,
     table_of,
@@ -128,6 +129,7 @@ async def violations(
     member: str | None = None,
     rule_id: str | None = None,
     verdict: str | None = None,
+    status: str | None = None,
     since: datetime | None = None,
 ) -> Sequence[Violation]:
     c = VIOLATION.c
@@ -137,6 +139,7 @@ async def violations(
         (c.member, member),
         (c.rule_id, rule_id),
         (c.verdict, verdict),
+        (c.status, status),
     ):
         if value is not None:
             query = query.where(column == value)
@@ -177,6 +180,36 @@ async def revoke_strike(session: AsyncSession, strike_id: int, *, actor: str, re
         strike.revoke_reason = reason[:2000]
         await session.flush()
     return strike
+
+
+async def resolve_violation(
+    session: AsyncSession, violation_id: int, *, outcome: ViolationStatus, actor: str, note: str
+) -> Violation:
+    """An admin's ruling: `handled` (an open one was dealt with) or `dismissed` (it broke no
+    rule: its strike stops counting). A ruled violation is not ruled on again."""
+    violation = await session.get(Violation, violation_id)
+    if violation is None:
+        raise NotFound(f"violation {violation_id} does not exist")
+    allowed_from = {
+        ViolationStatus.HANDLED: {ViolationStatus.OPEN},
+        ViolationStatus.DISMISSED: {ViolationStatus.OPEN, ViolationStatus.ACTED},
+    }[outcome]
+    if violation.status not in allowed_from:
+        raise Conflict(f"violation {violation_id} is {violation.status}: it cannot become {outcome.value}")
+    now = utcnow()
+    violation.status = outcome.value
+    violation.resolved_by = actor
+    violation.resolved_at = now
+    violation.resolution_note = note[:2000]
+    if outcome is ViolationStatus.DISMISSED:
+        c = STRIKE.c
+        await session.execute(
+            sa.update(STRIKE)
+            .where(c.violation_id == violation_id, c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_by=actor, revoke_reason=f"violation dismissed: {note}"[:2000])
+        )
+    await session.flush()
+    return violation
 
 
 # -- word lists ------------------------------------------------------------------------------

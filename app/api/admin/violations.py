@@ -16,7 +16,7 @@ from app.api.pagination import MAX_ID, BeforeId, Limit, Page, page_of, split_pag
 from app.content import repository
 from app.db import session_scope
 from app.logs import log_event
-from app.models import Strike, StrikeStatus, utcnow
+from app.models import Strike, StrikeStatus, ViolationStatus, utcnow
 
 router = APIRouter()
 RuleId = Annotated[str | None, Query(pattern=r"^[MCAD]\d{1,2}$", description="a REGULATIONS.md id: C1, M5…")]
@@ -40,6 +40,10 @@ class ViolationOut(BaseModel):
     actions: list[int]
     exempt: bool
     evidence: list[Any]
+    status: ViolationStatus
+    resolved_by: str | None
+    resolved_at: datetime | None
+    resolution_note: str | None
 
     @model_validator(mode="before")
     @classmethod
@@ -73,6 +77,7 @@ async def list_violations(
     member: str | None = None,
     rule_id: RuleId = None,
     verdict: str | None = None,
+    status: ViolationStatus | None = None,
     since: datetime | None = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
@@ -88,6 +93,7 @@ async def list_violations(
             member=member,
             rule_id=rule_id,
             verdict=verdict,
+            status=status,
             since=since,
         )
     page = page_of(rows, limit, ViolationOut)
@@ -104,6 +110,31 @@ async def list_violations(
     if page.next_before_id is not None:
         headers["X-Next-Before-Id"] = str(page.next_before_id)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+class ResolveIn(BaseModel):
+    outcome: Literal[ViolationStatus.HANDLED, ViolationStatus.DISMISSED] = Field(
+        description="handled: an open one (advice, review) was dealt with; dismissed: it broke no "
+        "rule (its strike stops counting)"
+    )
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/violations/{violation_id}/resolve")
+async def resolve_violation(
+    violation_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ResolveIn, admin: Admin, runtime: RuntimeDep
+) -> ViolationOut:
+    """An admin's ruling on a violation; the follow-up to an advised owner stops once it is
+    ruled on. 404 unknown, 409 when already ruled on (or `handled` on one the service acted on)."""
+    async with session_scope(runtime.sessions) as session:
+        row = await repository.resolve_violation(
+            session, violation_id, outcome=body.outcome, actor=admin.name, note=body.note
+        )
+        out = ViolationOut.model_validate(row)
+    log_event(
+        "admin.violation_resolved", violation=violation_id, outcome=body.outcome.value, admin=admin.name
+    )
+    return out
 
 
 class StrikeOut(BaseModel):
