@@ -4,11 +4,27 @@ WeCom's answer."""
 
 from app.models.auth import AdminToken
 from app.models.base import UTCDateTime, table_of, utcnow
+from app.models.groups import (
+    Group,
+    GroupKind,
+    GroupMember,
+    GroupMode,
+    MemberKind,
+    PolicyVersion,
+    RosterChange,
+)
 from app.models.inbox import EventSource, EventStatus, InboundEvent
 from app.models.jobs import Job, JobStatus
 from app.models.outbox import Action, ActionKind, ActionStatus
 
 __all__ = [
+    "RosterChange",
+    "PolicyVersion",
+    "MemberKind",
+    "GroupMode",
+    "GroupMember",
+    "GroupKind",
+    "Group",
     "Action",
     "ActionKind",
     "ActionStatus",
