@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.admin import actions, events, jobs
+from app.api.admin import actions, events, groups, jobs
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
-for _module in (events, jobs, actions):
+for _module in (events, jobs, actions, groups):
     router.include_router(_module.router)
