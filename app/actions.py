@@ -25,6 +25,7 @@ ACTION_TABLE = table_of(Action)
 # Params each kind needs (checked when planned, so a bad action never reaches the queue).
 REQUIRED_PARAMS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.REMOVE_MEMBER: ("chatid", "userids"),
+    ActionKind.CREATE_GROUP: ("name", "owner", "userlist", "chatid"),
     ActionKind.SEND_GROUP_MESSAGE: ("chatid", "msgtype", "body"),
     ActionKind.SEND_ROBOT_MESSAGE: ("chatid", "payload"),
     ActionKind.SEND_PRIVATE_MESSAGE: ("touser", "msgtype", "body"),
@@ -72,8 +73,10 @@ class ActionPlanner:
         reason: str,
         requested_by: str = "system",
         due_at: datetime | None = None,
+        queue: bool = True,
     ) -> PlannedAction:
-        """Record an action and queue its execution, in the caller's transaction."""
+        """Record an action and queue its execution, in the caller's transaction. `queue=False`:
+        the caller runs it itself with `Executor.execute` (a request that needs WeCom's answer)."""
         missing = [p for p in REQUIRED_PARAMS[kind] if p not in params]
         if missing:
             raise ActionRejected(f"{kind.value} needs {', '.join(missing)}")
@@ -102,7 +105,8 @@ class ActionPlanner:
             )
             return PlannedAction(int(existing or 0), False)
         action_id = int(row[0])
-        await self._queue(session, action_id, due_at=due_at)
+        if queue:
+            await self._queue(session, action_id, due_at=due_at)
         return PlannedAction(action_id, True)
 
     async def _queue(self, session: AsyncSession, action_id: int, *, due_at: datetime | None = None) -> None:

@@ -32,6 +32,7 @@ IDEMPOTENT_KINDS = frozenset({ActionKind.REMOVE_MEMBER, ActionKind.RECALL_MESSAG
 
 ENDPOINT_OF = {
     ActionKind.REMOVE_MEMBER: Endpoint.APPCHAT_UPDATE,
+    ActionKind.CREATE_GROUP: Endpoint.APPCHAT_CREATE,
     ActionKind.SEND_GROUP_MESSAGE: Endpoint.APPCHAT_SEND,
     ActionKind.SEND_ROBOT_MESSAGE: Endpoint.WEBHOOK_SEND,
     ActionKind.SEND_PRIVATE_MESSAGE: Endpoint.MESSAGE_SEND,
@@ -150,6 +151,11 @@ class Executor:
         if kind is ActionKind.REMOVE_MEMBER:
             await client.appchat_update(p["chatid"], del_user_list=list(p["userids"]))
             return {}
+        if kind is ActionKind.CREATE_GROUP:
+            chatid = await client.appchat_create(
+                name=p["name"], owner=p["owner"], userlist=list(p["userlist"]), chatid=p["chatid"]
+            )
+            return {"chatid": chatid}
         if kind is ActionKind.SEND_GROUP_MESSAGE:
             return await client.appchat_send(p["chatid"], p["msgtype"], p["body"])
         if kind is ActionKind.SEND_ROBOT_MESSAGE:

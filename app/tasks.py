@@ -26,7 +26,7 @@ from app.wecom.reader import WeComReader
 from handlers.base import Record
 
 # Domain packages, in the order their services see a record. Each has `DOMAIN: Domain`.
-INSTALLED_DOMAINS: tuple[str, ...] = ()
+INSTALLED_DOMAINS: tuple[str, ...] = ("app.groups",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,14 @@ from app.models.content import (
     WordEntry,
     WordEntryKind,
 )
+from app.models.groups import (
+    Group,
+    GroupKind,
+    GroupMember,
+    MemberKind,
+    PolicyVersion,
+    RosterChange,
+)
 from app.models.inbox import EventSource, EventStatus, InboundEvent
 from app.models.jobs import Job, JobStatus
 from app.models.outbox import Action, ActionKind, ActionStatus
@@ -25,11 +33,17 @@ __all__ = [
     "AdminToken",
     "EventSource",
     "EventStatus",
+    "Group",
+    "GroupKind",
+    "GroupMember",
     "InboundEvent",
     "Job",
     "JobStatus",
     "JudgedMessage",
+    "MemberKind",
     "MessageTemplate",
+    "PolicyVersion",
+    "RosterChange",
     "Strike",
     "StrikeStatus",
     "UTCDateTime",

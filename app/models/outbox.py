@@ -13,6 +13,7 @@ from app.models.base import json_field, ts_field
 
 class ActionKind(StrEnum):
     REMOVE_MEMBER = "remove_member"  # appchat/update del_user_list
+    CREATE_GROUP = "create_group"  # appchat/create (POST /api/v1/groups, run in the request)
     SEND_GROUP_MESSAGE = "send_group_message"  # appchat/send
     SEND_ROBOT_MESSAGE = "send_robot_message"  # webhook/send?key=
     SEND_PRIVATE_MESSAGE = "send_private_message"  # message/send

@@ -5,7 +5,7 @@ YAML shape (see default_org.yaml):
   users: [{userid, name, department: [ids], status: 1|2|4|5, position?}]
   app_chats: [{chatid, name, owner, members: [userids], created_by_app: bool, robot_key?}]
   customer_groups: [{chat_id, name, owner, admins: [userids], notice?,
-                     members: [{userid, type: 1|2, name?, join_scene?, invitor?}]}]
+                     members: [{userid, type: 1|2, name?, join_scene?, invitor?, nickname?}]}]
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class GroupMember:
     join_time: int = 0
     join_scene: int = 1  # 1 invited directly, 2 invite link, 3 QR code
     invitor: str | None = None
+    nickname: str = ""  # 群昵称: only customer groups have one WeCom reports (group_nickname)
 
 
 @dataclass(slots=True)
@@ -155,6 +156,7 @@ def parse_org(data: dict[str, Any], *, now: int | None = None) -> Org:
                 int(m.get("join_time", created)),
                 int(m.get("join_scene", 1)),
                 m.get("invitor"),
+                str(m.get("nickname", "")),
             )
             for m in _list(g, "members")
         ]

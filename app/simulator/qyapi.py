@@ -505,7 +505,7 @@ def groupchat_get(state: SimState, req: ApiRequest) -> dict[str, Any]:
             "type": int(m.type),
             "join_time": m.join_time,
             "join_scene": m.join_scene,
-            "group_nickname": "",
+            "group_nickname": m.nickname,
         }
         if m.invitor:
             item["invitor"] = {"userid": m.invitor}

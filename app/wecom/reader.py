@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+# What a read raises (errcode ≠ 0, or WeCom unreachable): part of this interface, so callers can
+# tell WeCom's answers apart without importing the client (and its write methods) themselves.
+from app.wecom.client import WeComError, WeComTransportError
+
+__all__ = ["WeComError", "WeComReader", "WeComTransportError"]
+
 
 class WeComReader(Protocol):
     async def user_get(self, userid: str) -> dict[str, Any]: ...

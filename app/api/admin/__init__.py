@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.admin import actions, events, jobs, templates, violations
+from app.api.admin import actions, events, groups, jobs, templates, violations
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
-for _module in (events, jobs, actions, violations, templates):
+for _module in (events, jobs, actions, groups, violations, templates):
     router.include_router(_module.router)
