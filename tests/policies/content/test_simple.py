@@ -86,7 +86,7 @@ def test_built_from_document_options(preset: str, rule_id: str, cls: type[Any]) 
 
 def test_options_are_keyword_only() -> None:
     with pytest.raises(TypeError):
-        LengthPolicy(150)  # type: ignore[misc,call-arg]
+        LengthPolicy(150)  # type: ignore[call-arg]
 
 
 def test_quiet_hours_off_from_the_document() -> None:
