@@ -102,6 +102,8 @@ class Decision:
     matched: str | None = None  # the original text at `span`
     evidence: tuple[tuple[str, str], ...] = ()  # (kind, value): ("url", "http://…"), ("phone", …)
     remedies: tuple[Remedy, ...] = ()
+    # The member is exempt (owner, admin, exemption list): recorded as found, never struck or sanctioned.
+    exempt: bool = False
 
     def __post_init__(self) -> None:
         if self.verdict is Verdict.ALLOW and self.remedies:
@@ -114,6 +116,20 @@ class GroupMode(StrEnum):
     ENFORCE = "enforce"  # the app created the group: it removes members itself
     ADVISE = "advise"  # customer or people's groups: it tells the owner what to do
     OBSERVE = "observe"  # decide and record, never act
+
+
+@dataclass(frozen=True, slots=True)
+class RecentActivity:
+    """The sender's recent activity in this group, counted by the service before this message,
+    in the windows of the group's document (the message being judged is not counted).
+
+    A row counts when `now - window < sent_at <= now` (policies.content.flood.count_in_window):
+    a message exactly `window_s` old is outside.
+    """
+
+    messages: int = 0  # C8: the sender's messages in the last C8.window_s seconds
+    same_text: int = 0  # C8: the sender's messages with the same canonical text in C8.same_text_window_s
+    images: int = 0  # C9: the sender's images in the last C9.window_s seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +150,8 @@ class PolicyContext:
     strikes: Mapping[str, int] = field(default_factory=dict)  # active strikes per category
     recent_messages: int = 0  # the sender's messages in the rule's window, before this one
     directory_status: str | None = None  # active | disabled | inactive | departed | None
+    recent: RecentActivity = field(default_factory=RecentActivity)  # C8, C9 counters
+    last_strike_at: Mapping[str, datetime] = field(default_factory=dict)  # latest active strike per category
 
     def local(self, moment: datetime | None = None) -> datetime:
         """A moment (default: now) in the organisation's time zone."""
