@@ -2,6 +2,7 @@
 SQLModel.metadata (alembic's target). Every row that records an act keeps who, when, why and
 WeCom's answer."""
 
+from app.models.archive import ArchiveCursor
 from app.models.auth import AdminToken
 from app.models.base import UTCDateTime, table_of, utcnow
 from app.models.inbox import EventSource, EventStatus, InboundEvent
@@ -13,6 +14,7 @@ __all__ = [
     "ActionKind",
     "ActionStatus",
     "AdminToken",
+    "ArchiveCursor",
     "EventSource",
     "EventStatus",
     "InboundEvent",
