@@ -205,7 +205,10 @@ class ArchivePuller:
                 "source": self.source,
                 "seq": _start_seq(self._start),
                 "messages": 0,
-                "skip_before": now if self._start == "latest" else None,
+                # msgtime has milliseconds: a message of this very millisecond is not passed over
+                "skip_before": now.replace(microsecond=now.microsecond // 1000 * 1000)
+                if self._start == "latest"
+                else None,
                 "created_at": now,
                 "updated_at": now,
             }
