@@ -183,7 +183,7 @@ def load_private_keys(value: str) -> dict[int, rsa.RSAPrivateKey]:
     """WARDEN_ARCHIVE_PRIVATE_KEYS: JSON {publickey_ver: PEM}, or the path of a file holding it.
     ValueError names what is wrong, never the key."""
     text = value.strip()
-    if not text.startswith("{"):
+    if not text.startswith(("{", "[")):  # else a path
         path = Path(text).expanduser()
         try:
             text = path.read_text(encoding="utf-8")
