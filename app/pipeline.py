@@ -23,10 +23,11 @@ from app.logs import log_event
 from app.models import EventSource, EventStatus, InboundEvent, table_of, utcnow
 from app.routing import DomainContext, DomainRouter
 from app.wecom.crypto import parse_xml, xml_fields
-from handlers.base import AIBOT, Record
+from handlers.base import AIBOT, ARCHIVE, Record
 
 EVENT_TABLE = table_of(InboundEvent)
 ContextFactory = Callable[[AsyncSession, int], DomainContext]
+_HANDLER_SOURCE = {EventSource.AIBOT: AIBOT, EventSource.ARCHIVE: ARCHIVE}  # else app XML
 # One executemany for a batch's processed events.
 _MARK_PROCESSED = (
     sa.update(EVENT_TABLE)
@@ -42,7 +43,10 @@ _MARK_PROCESSED = (
 
 def event_fields(source: str, payload: str, received_at: Any) -> dict[str, Any]:
     """Parse the stored plaintext again (it was validated at ingest)."""
-    fields = parse_aibot_payload(payload) if source == EventSource.AIBOT else xml_fields(parse_xml(payload))
+    if source in (EventSource.AIBOT, EventSource.ARCHIVE):  # JSON (the archive's as pulled)
+        fields = parse_aibot_payload(payload)
+    else:
+        fields = xml_fields(parse_xml(payload))
     fields["_received_at"] = received_at
     return fields
 
@@ -119,7 +123,7 @@ class EventProcessor:
             if row.status == EventStatus.PROCESSED:
                 continue  # a re-run after a lost lease: already done
             try:
-                source = AIBOT if row.source == EventSource.AIBOT else "app"
+                source = _HANDLER_SOURCE.get(row.source, "app")
                 records[row.id] = handlers.dispatch(
                     event_fields(row.source, row.payload, row.received_at), source=source
                 )

@@ -103,6 +103,8 @@ def make_worker(
             max_attempts=settings.job_max_attempts,
             now=deps.clock(),
         )
+        for hook in registry.on_start:
+            await hook()
 
     return Worker(
         sessions,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import zoneinfo
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from app.wecom.crypto import decode_aes_key
@@ -55,7 +55,16 @@ class Settings(BaseSettings):
     job_lease_s: Annotated[int, Field(ge=5)] = 60
     job_max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
     log_level: str = "INFO"
-
+    # The chat archive (会话内容存档, app.archive): where its messages come from (API.md).
+    archive_source: Literal["off", "sdk", "bridge", "simulator"] = "off"
+    archive_secret: SecretStr | None = None  # sdk: the 会话内容存档 secret
+    archive_private_keys: SecretStr | None = None  # sdk: a file path or JSON {publickey_ver: PEM}
+    archive_bridge_url: Annotated[str, Field(pattern=r"^https?://")] | None = None
+    archive_bridge_token: SecretStr | None = None
+    archive_poll_s: Annotated[int, Field(ge=1, le=86_400)] = 60  # pulls even when a notice was lost
+    # First start only (no cursor yet): "latest" skips what the archive already holds, "earliest"
+    # takes all of it (WeCom keeps ~5 days), a number begins after that seq.
+    archive_start: Annotated[str, Field(pattern=r"^(latest|earliest|[0-9]{1,19})$")] = "latest"
     @field_validator("token", "aibot_token")
     @classmethod
     def _token_shape(cls, v: SecretStr | None) -> SecretStr | None:
@@ -72,7 +81,7 @@ class Settings(BaseSettings):
             decode_aes_key(v.get_secret_value())
         return v
 
-    @field_validator("secret", "contacts_secret", "admin_token")
+    @field_validator("secret", "contacts_secret", "admin_token", "archive_secret", "archive_bridge_token")
     @classmethod
     def _not_placeholder(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None:
@@ -109,6 +118,27 @@ class Settings(BaseSettings):
     @classmethod
     def _supported_database(cls, v: str) -> str:
         return check_database_url(v)
+
+    @model_validator(mode="after")
+    def _archive_combination(self) -> Settings:
+        """The archive source's own settings are all there (one clear line when not)."""
+        needs = {
+            "sdk": ("archive_secret", "archive_private_keys"),
+            "bridge": ("archive_bridge_url", "archive_bridge_token"),
+        }.get(self.archive_source, ())
+        missing = [f"WARDEN_{n.upper()}" for n in needs if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"WARDEN_ARCHIVE_SOURCE={self.archive_source} needs {' and '.join(missing)}")
+        if self.archive_source == "sdk" and self.archive_private_keys is not None:
+            from app.wecom.archive import load_private_keys  # cryptography, only when configured
+
+            load_private_keys(self.archive_private_keys.get_secret_value())
+        if self.archive_source == "simulator" and self.wecom_base_url == DEFAULT_WECOM_BASE_URL:
+            raise ValueError(
+                "WARDEN_ARCHIVE_SOURCE=simulator reads the simulator's archive, but WARDEN_WECOM_BASE_URL "
+                "is WeCom itself: use sdk or bridge"
+            )
+        return self
 
     def describe(self) -> dict[str, str]:
         """Every setting as text for `check-config`, secrets masked."""
@@ -199,6 +229,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
+            if not err["loc"]:  # a rule across several variables names them itself
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             name = f"WARDEN_{str(err['loc'][0]).upper()}" if err["loc"] else "WARDEN_*"
             if err["type"] == "missing":
                 problems.append(f"{name} is not set")

@@ -9,7 +9,7 @@ nothing of their kinds or timers.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
@@ -26,7 +26,7 @@ from app.wecom.reader import WeComReader
 from handlers.base import Record
 
 # Domain packages, in the order their services see a record. Each has `DOMAIN: Domain`.
-INSTALLED_DOMAINS: tuple[str, ...] = ("app.groups",)
+INSTALLED_DOMAINS: tuple[str, ...] = ("app.archive", "app.groups")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,8 @@ class DomainParts:
     services: Sequence[tuple[type[Record], DomainService]] = ()
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     recurring: Sequence[RecurringJob] = ()
+    # Run when a worker starts (after the recurring jobs are queued): e.g. queue a poll.
+    on_start: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Registry:
     router: DomainRouter
     jobs: Mapping[str, JobHandler]
     recurring: Sequence[RecurringJob]
+    on_start: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
 def installed_domains(names: Sequence[str] = INSTALLED_DOMAINS) -> list[Domain]:
@@ -81,6 +84,7 @@ def collect(domains: Sequence[Domain], deps: DomainDeps) -> Registry:
     routes: list[tuple[type[Record], DomainService]] = []
     jobs: dict[str, JobHandler] = {}
     recurring: list[RecurringJob] = []
+    on_start: list[Callable[[], Awaitable[None]]] = []
     reserved = {JobKind.PROCESS_EVENT, JobKind.EXECUTE_ACTION}
     for domain in domains:
         parts = domain.build(deps)
@@ -91,6 +95,7 @@ def collect(domains: Sequence[Domain], deps: DomainDeps) -> Registry:
                 raise ValueError(f"job kind {kind!r} of domain {domain.name} is taken")
             reserved.add(kind)
         jobs.update(parts.jobs)
+        on_start.extend(parts.on_start)
         for job in parts.recurring:
             jobs[job.kind] = recurring_handler(
                 job,
@@ -100,4 +105,4 @@ def collect(domains: Sequence[Domain], deps: DomainDeps) -> Registry:
                 clock=deps.clock,
             )
             recurring.append(job)
-    return Registry(router=DomainRouter(routes), jobs=jobs, recurring=recurring)
+    return Registry(router=DomainRouter(routes), jobs=jobs, recurring=recurring, on_start=on_start)

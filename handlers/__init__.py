@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from handlers import (  # noqa: F401 - importing registers each handler
     aibot,
+    archive,
     change_contact,
     change_external_chat,
     msgaudit_notify,
     template_card_event,
     text,
 )
-from handlers.base import AIBOT, Fields, Record, handler_for
+from handlers.base import AIBOT, ARCHIVE, Fields, Record, handler_for
 from handlers.unknown import handle_unknown
 
 
 def dispatch(fields: Fields, *, source: str) -> Record:
     """The record for one event: its registered handler's, else an UnknownEvent."""
-    if source == AIBOT:
-        handler = handler_for(AIBOT, None)
+    if source in (AIBOT, ARCHIVE):
+        handler = handler_for(source, None)
     else:
         msg_type = str(fields.get("MsgType") or "")
         # Only events are told apart by Event: a message that carries a stray <Event> (seen in a

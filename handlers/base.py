@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from policies.base import Acknowledgement, ChatMessage, MembershipChange
+from policies.base import Acknowledgement, ChatMessage, MembershipChange, MessageRecall
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +29,12 @@ class UnknownEvent:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Record = ChatMessage | MembershipChange | Acknowledgement | ArchiveNotice | UnknownEvent
+Record = ChatMessage | MembershipChange | Acknowledgement | ArchiveNotice | UnknownEvent | MessageRecall
 Fields = Mapping[str, Any]
 Handler = Callable[[Fields], Record]
 
 AIBOT = "aibot"  # the registry key for every AI-bot JSON message
+ARCHIVE = "archive"  # the registry key for every chat-archive message (JSON, pulled)
 
 _REGISTRY: dict[tuple[str, str | None], Handler] = {}
 

@@ -39,6 +39,19 @@ class ChatMessage:
     # `text` holds what a member can read (card titles, file names) so every policy sees it.
 
 
+@dataclass(frozen=True, slots=True)
+class MessageRecall:
+    """A member withdrew a message they wrote (the chat archive's `revoke`): e.g. the message a
+    warning asked them to withdraw."""
+
+    msg_id: str  # the recall's own msgid
+    recalled_msg_id: str  # revoke.pre_msgid: the message withdrawn
+    sender: str
+    at: datetime
+    source: MessageSource
+    chat_id: str | None = None
+
+
 class MembershipScope(StrEnum):
     DIRECTORY = "directory"  # 通讯录: change_contact
     EXTERNAL_CHAT = "external_chat"  # 客户群: change_external_chat

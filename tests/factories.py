@@ -9,9 +9,16 @@ from app.models import ActionKind
 from app.routing import DomainContext
 from app.tasks import Domain, DomainDeps, DomainParts
 from handlers.base import ArchiveNotice, UnknownEvent
-from policies.base import Acknowledgement, ChatMessage, MembershipChange
+from policies.base import Acknowledgement, ChatMessage, MembershipChange, MessageRecall
 
-ALL_RECORD_TYPES = (ChatMessage, MembershipChange, Acknowledgement, ArchiveNotice, UnknownEvent)
+ALL_RECORD_TYPES = (
+    ChatMessage,
+    MembershipChange,
+    Acknowledgement,
+    ArchiveNotice,
+    UnknownEvent,
+    MessageRecall,
+)
 
 
 class Recorder:

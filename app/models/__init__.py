@@ -2,6 +2,7 @@
 SQLModel.metadata (alembic's target). Every row that records an act keeps who, when, why and
 WeCom's answer."""
 
+from app.models.archive import ArchiveCursor
 from app.models.auth import AdminToken
 from app.models.base import UTCDateTime, table_of, utcnow
 from app.models.content import (
@@ -31,6 +32,7 @@ __all__ = [
     "ActionKind",
     "ActionStatus",
     "AdminToken",
+    "ArchiveCursor",
     "EventSource",
     "EventStatus",
     "Group",

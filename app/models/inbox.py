@@ -14,6 +14,7 @@ from app.models.base import ts_field
 class EventSource(StrEnum):
     APP = "app"  # self-built app XML callback
     AIBOT = "aibot"  # AI bot JSON callback
+    ARCHIVE = "archive"  # a chat-archive message, pulled (app.archive)
 
 
 class EventStatus(StrEnum):

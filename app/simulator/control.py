@@ -321,7 +321,9 @@ def control_router(state: SimState) -> APIRouter:
                 )
         answer: dict[str, Any] = {"seqs": seqs}
         if body.notify and target is not None:
-            plain = msgaudit_notify_xml(corp_id=target.corp_id, agent_id=target.agent_id)
+            plain = msgaudit_notify_xml(  # on the virtual clock: notices ≥15 s apart differ
+                corp_id=target.corp_id, agent_id=target.agent_id, create_time=int(state.now())
+            )
             answer["delivery"] = await deliver(state, plain, aibot=False, kind="msgaudit_notify")
         return answer
 
