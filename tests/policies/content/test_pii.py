@@ -22,6 +22,16 @@ SPACED_CARD = "6222 0212 3456 7890 128"
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
+def with_check(stem: str) -> str:
+    """17 digits + their GB 11643 check character: test numbers that fail only where meant to."""
+    weights = [2 ** (17 - i) % 11 for i in range(17)]
+    return stem + "10X98765432"[sum(int(d) * w for d, w in zip(stem, weights, strict=True)) % 11]
+
+
+def with_luhn(stem: str) -> str:
+    return next(stem + d for d in "0123456789" if luhn_ok(stem + d))
+
+
 def message(text: str) -> ChatMessage:
     return ChatMessage("m1", "zhangsan", CTX.now, "text", text, MessageSource.ARCHIVE, "chat1")
 
@@ -65,11 +75,16 @@ def test_found_and_masked(text: str, kind: str, masked: str, matched_text: str |
         "截止 2026.12.04，版本 v1.2.3",
         "11010519491231002Y",  # wrong check character
         "110105194912310021",  # wrong check digit
-        "110105194913310028",  # month 13 (checksum right for the digits, date impossible)
-        "990105194912310021",  # no such province
-        "110105203012310023",  # born in 2030: after the message
+        with_check("11010519491331002"),  # month 13 (checksum right, date impossible)
+        with_check("11010519000229002"),  # 1900 was not a leap year
+        with_check("11010518900101002"),  # 136 years old
+        with_check("99010519491231002"),  # no such province
+        with_check("11010520301231002"),  # born in 2030: after the message
+        "订单号 " + with_luhn("123456789012345678"),  # Luhn-valid, but no card issuer starts with 1
+        "会员号 " + with_luhn("700000000000000"),  # 16 digits, Luhn-valid, issuer 7
         "电话 13800138000",  # phones are off by default
-        "二零二六年十二月四日一二三四五六七八九零一二三四五六七八",  # Chinese numerals are words here
+        "一一零一零一一九九零零三零七七七七四",  # Chinese numerals are read as words, not digits
+        "一一零一零一一九九零零三零七七七七四，单号 1234567890123456",  # … also beside real digits
         "会议号 1101 0519 4912 3100 2X2",  # an ID glued to more digits is not one
     ],
 )
@@ -105,6 +120,13 @@ def test_checks() -> None:
     assert not id_card_ok("110105190002290027", TODAY)  # 1900 was not a leap year
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     assert mask("110105194912310021") == "110*************21"
+
+
+def test_born_today_in_local_time_counts() -> None:
+    # 01:00 in Shanghai on 4 December is still 3 December in UTC: the local day decides.
+    ctx = PolicyContext(now=datetime(2026, 12, 3, 17, tzinfo=UTC), timezone=ZoneInfo("Asia/Shanghai"))
+    [decision] = PrivateInfo().evaluate(message(with_check("11010520261204001")), ctx)
+    assert decision.evidence[0][0] == "id_card"
 
 
 def test_the_birth_date_is_judged_against_the_message_day() -> None:

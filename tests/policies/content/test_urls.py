@@ -51,6 +51,7 @@ def test_finds(text: str, url: str, host: str, domain: str) -> None:
         "Mr.Wang 和 Dr.Li 明天到，XX Co.Ltd 的合同",
         "发邮件到 zhang@corp.com 或 li.si@mail.example.cn",  # e-mail domains are contacts, not links
         "APP点游戏中心，HR点评一下，3点半开会",  # 点 between words is Chinese, not a dot
+        "打开 a.app点游戏中心",  # … also after a dotted name (游戏 is a TLD)
         "好的。收到。OK。明白",
         "e.g. 这个 i.e. 那个",
     ],
