@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from typing import NamedTuple
 
 from policies.base import ChatMessage, Decision, PolicyContext, Remedy, Verdict
-from policies.digits import digit_runs, digit_table
+from policies.digits import _DIGIT_SEPARATORS, digit_runs, digit_table
 
 RULE = "C12 禁止传播他人隐私信息"
 KIND_LABELS = {"id_card": "身份证号", "bank_card": "银行卡号", "phone": "手机号"}
@@ -98,11 +99,32 @@ class PiiHit(NamedTuple):
     masked: str
 
 
-# Digit characters the view reads (not Chinese numerals): a cheap count decides whether a message
-# can hold a number long enough to look at.
-_DIGIT_CHARS = re.compile(
-    "[0-9" + "".join(re.escape(ch) for ch in sorted(digit_table()) if not "\u3007" <= ch <= "\u9fff") + "]"
-)
+# Digit characters the view reads (not Chinese numerals) and what it skips between them: a
+# number long enough to matter is a match of `_NUMBER`, and only those stretches go through the
+# digit view (a Python loop): a message full of dates and prices costs a regex scan, not a loop.
+def _digit_class() -> str:
+    """`\\d` (every Unicode decimal digit: ASCII, full-width, 𝟏…) plus the other digit-like
+    characters of the digit table (①, ⑴, ❶, ⒈, 🄁…) as ranges, but not the Chinese numerals. A class
+    of 540 single characters cost ~20 µs per 200-character message; ranges make it a bitmap."""
+    extra = sorted(
+        ord(ch) for ch in digit_table() if not re.match(r"\d", ch) and not "\u3007" <= ch <= "\u9fff"
+    )
+    ranges: list[list[int]] = []
+    for code in extra:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return r"\d" + "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+_DIGIT_CLASS = _digit_class()
+_SEPARATOR_CLASS = "".join(re.escape(ch) for ch in sorted(_DIGIT_SEPARATORS))
+
+
+@cache
+def _number_re(min_len: int) -> re.Pattern[str]:
+    return re.compile(f"[{_DIGIT_CLASS}](?:[{_SEPARATOR_CLASS}]*[{_DIGIT_CLASS}]){{{min_len - 1},}}")
 
 
 def _groups(text: str, start: int, end: int) -> list[tuple[str, int, int]]:
@@ -145,35 +167,60 @@ def find_pii(
 ) -> list[PiiHit]:
     """ID, bank-card and (when asked) phone numbers in the text, masked, in order, not overlapping."""
     min_len = 11 if phones else 16
-    if not (id_cards or bank_cards or phones) or len(_DIGIT_CHARS.findall(text)) < min_len:
+    if not (id_cards or bank_cards or phones):
         return []
     candidates: list[tuple[int, int, PiiHit]] = []  # (priority, -length, hit)
-    for run in digit_runs(text, min_len=min_len, cjk=False):
-        groups = _groups(text, run.start, run.end)
-        for i in range(len(groups)):
-            number = ""
-            for j in range(i, len(groups)):
-                number += groups[j][0]
-                if len(number) > 19:
-                    break
-                start, end = groups[i][1], groups[j][2]
-                if id_cards:
-                    id_number = number
-                    if len(number) == 17 and j == len(groups) - 1 and _x_follows(text, end):
-                        id_number, end = number + "X", end + 1
-                    if id_card_ok(id_number, today):
-                        candidates.append((0, -18, PiiHit("id_card", start, end, mask(id_number))))
-                        continue
-                    end = groups[j][2]
-                if bank_cards and 16 <= len(number) <= 19 and _is_card_prefix(number) and luhn_ok(number):
-                    candidates.append((1, -len(number), PiiHit("bank_card", start, end, mask(number))))
-                elif phones and len(number) in (11, 13) and (phone := _PHONE.fullmatch(number)):
-                    candidates.append((2, -len(number), PiiHit("phone", start, end, mask(phone[1]))))
+    for stretch in _number_re(min_len).finditer(text):
+        for run in digit_runs(stretch.group(), min_len=min_len, cjk=False):
+            _candidates(
+                text,
+                stretch.start() + run.start,
+                stretch.start() + run.end,
+                candidates,
+                id_cards=id_cards,
+                bank_cards=bank_cards,
+                phones=phones,
+                today=today,
+            )
     chosen: list[PiiHit] = []
     for _, _, hit in sorted(candidates, key=lambda c: (c[0], c[1], c[2].start)):
         if all(hit.end <= other.start or hit.start >= other.end for other in chosen):
             chosen.append(hit)
     return sorted(chosen, key=lambda h: h.start)
+
+
+def _candidates(
+    text: str,
+    run_start: int,
+    run_end: int,
+    candidates: list[tuple[int, int, PiiHit]],
+    *,
+    id_cards: bool,
+    bank_cards: bool,
+    phones: bool,
+    today: date | None,
+) -> None:
+    """Every number made of whole digit groups of one run that checks out, into `candidates`."""
+    groups = _groups(text, run_start, run_end)
+    for i in range(len(groups)):
+        number = ""
+        for j in range(i, len(groups)):
+            number += groups[j][0]
+            if len(number) > 19:
+                break
+            start, end = groups[i][1], groups[j][2]
+            if id_cards:
+                id_number = number
+                if len(number) == 17 and j == len(groups) - 1 and _x_follows(text, end):
+                    id_number, end = number + "X", end + 1
+                if id_card_ok(id_number, today):
+                    candidates.append((0, -18, PiiHit("id_card", start, end, mask(id_number))))
+                    continue
+                end = groups[j][2]
+            if bank_cards and 16 <= len(number) <= 19 and _is_card_prefix(number) and luhn_ok(number):
+                candidates.append((1, -len(number), PiiHit("bank_card", start, end, mask(number))))
+            elif phones and len(number) in (11, 13) and (phone := _PHONE.fullmatch(number)):
+                candidates.append((2, -len(number), PiiHit("phone", start, end, mask(phone[1]))))
 
 
 class PrivateInfo:
