@@ -58,6 +58,7 @@ class Hit:
     start: int
     end: int
     contact_id: str | None = None
+    evasive: bool = False  # a generated spelling (薇信, 加v, weixin), not the plain word or initials
 
     @property
     def id_end(self) -> int:
@@ -122,7 +123,8 @@ class Scan:
                 elif entry.kind is Kind.GROUP:
                     m = _GROUP_ID_RE.match(ctext, end)
                     contact_id = m.group(1) if m else None
-                hits.append(Hit(entry, start, end, contact_id))
+                evasive = entry.generated and (not pattern.text.isascii() or len(pattern.text) >= 5)
+                hits.append(Hit(entry, start, end, contact_id, evasive))
         return hits
 
     def _bounded(self, pattern: Pattern, start: int, end: int) -> bool:
@@ -177,7 +179,9 @@ def _outermost(items: list[Item]) -> list[Item]:
     items = sorted(items, key=lambda i: (i.start, -i.end, -i.weight))
     kept: list[Item] = []
     for item in items:
-        if item.end - item.start > 0 and any(k.start <= item.start and item.end <= k.end for k in kept):
+        if item.kind in _QUOTED and any(
+            k.kind in _QUOTED and k.start <= item.start and item.end <= k.end for k in kept
+        ):
             continue
         kept.append(item)
     return kept
@@ -283,7 +287,7 @@ class KeywordPolicy:
             return [Item("promise", entry.word, hit.start, hit.end, 1)] if self.uses_features else []
         if entry.kind in (Kind.CONTACT, Kind.INVITE) and hit.contact_id:
             item = Item("contact_id", f"{entry.word} {hit.contact_id}", hit.start, hit.id_end, 2)
-            if self.bare_contacts and entry.generated and not entry.word.isascii():
+            if self.bare_contacts and hit.evasive:
                 decisive.append((item, "含变体联系方式"))
             return [item]
         if entry.kind is Kind.INVITE and self.uses_features:
