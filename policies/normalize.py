@@ -98,6 +98,12 @@ def _translate_list() -> list[int | str | None]:
     return table
 
 
+@cache
+def _marking_list() -> list[int | str | None]:
+    """Like the translate list, but a dropped character becomes NUL instead of nothing (1:1)."""
+    return [0 if out is None else out for out in _translate_list()]
+
+
 def map_char(ch: str) -> str:
     """One character through the mapping ("" when it is dropped)."""
     out = char_table().get(ord(ch), ch)
@@ -129,8 +135,23 @@ class Canonical:
     def index(self) -> list[int]:
         """For every character of `text`, the offset in the original it came from."""
         if self._index is None:
+            # Fast path: no expansion (🐧 → qq), so a 1:1 marked copy (dropped characters as NUL)
+            # gives the kept characters in order; repeats are collapsed as _REPEAT_RE did.
+            marked = self._source.translate(_marking_list())
+            if len(marked) == len(self._source):
+                index = [i for i, ch in enumerate(marked) if ch != "\x00"]
+                if len(index) != len(self.text):  # collapse repeats the way _REPEAT_RE did
+                    kept = [marked[i] for i in index]
+                    index = [
+                        index[j]
+                        for j, ch in enumerate(kept)
+                        if j == 0 or ch != kept[j - 1] or ch < "\x80"
+                    ]
+                if len(index) == len(self.text):
+                    self._index = index
+                    return index
             table = char_table()
-            index: list[int] = []
+            slow: list[int] = []
             prev = ""
             for i, ch in enumerate(self._source):
                 out = table.get(ord(ch), ch)
@@ -139,9 +160,9 @@ class Canonical:
                 for o in out:
                     if o == prev and o >= "\x80":
                         continue
-                    index.append(i)
+                    slow.append(i)
                     prev = o
-            self._index = index
+            self._index = slow
         return self._index
 
     def span(self, start: int, end: int) -> tuple[int, int]:

@@ -90,6 +90,10 @@ class Scan:
         self.text = text
         self.canonical: Canonical = canonical(text)
         self.hits: list[Hit] = self._hits()
+        # The hits per rule id (None: shared evidence words), so each policy reads only its own.
+        self.by_rule: dict[str | None, list[Hit]] = {}
+        for hit in self.hits:
+            self.by_rule.setdefault(hit.entry.rule_id, []).append(hit)
 
     def _hits(self) -> list[Hit]:
         patterns = self.vocabulary.patterns
@@ -192,25 +196,21 @@ def _is_alnum(ch: str) -> bool:
 
 
 class KeywordScanner:
-    """Scans messages against one vocabulary; the last few scans are memoised by message identity
-    so the seven keyword policies evaluating one message share one scan."""
+    """Scans messages against one vocabulary; the last scan is memoised by message identity so the
+    seven keyword policies evaluating one message one after another share one scan."""
 
-    def __init__(self, vocabulary: Vocabulary | None = None, *, memo: int = 8) -> None:
+    def __init__(self, vocabulary: Vocabulary | None = None) -> None:
         self.vocabulary = vocabulary or default_vocabulary()
-        self._memo: list[tuple[ChatMessage, Scan]] = []
-        self._size = memo
-        self._lock = threading.Lock()
+        # The last message scanned and its scan, swapped as one tuple (atomic under the GIL; per
+        # thread, so concurrent evaluations never read each other's slot).
+        self._last = threading.local()
 
     def scan(self, message: ChatMessage) -> Scan:
-        with self._lock:
-            for seen, result in self._memo:
-                if seen is message:
-                    return result
+        last: tuple[ChatMessage, Scan] | None = getattr(self._last, "pair", None)
+        if last is not None and last[0] is message:
+            return last[1]
         result = Scan(message, self.vocabulary)
-        with self._lock:
-            self._memo.append((message, result))
-            if len(self._memo) > self._size:
-                del self._memo[0]
+        self._last.pair = (message, result)
         return result
 
 
@@ -253,18 +253,23 @@ class KeywordPolicy:
         if not message.text and not message.links:
             return []
         scan = self.scanner.scan(message)
+        if not scan.hits and not scan.vocabulary.regexes:
+            return []
         words: list[Item] = []
         contacts: list[Item] = []
         decisive: list[tuple[Item, str]] = []
-        for hit in scan.hits:
+        own = scan.by_rule.get(self.rule_id, ())
+        shared = scan.by_rule.get(None, ()) if self.uses_features or self.bare_contacts else ()
+        if not own and not shared and not scan.vocabulary.regexes:
+            return []
+        for hit in own:
             entry = hit.entry
-            if entry.rule_id == self.rule_id:
-                if entry.kind is Kind.DECISIVE:
-                    decisive.append((Item("keyword", entry.word, hit.start, hit.end, 3), "含违规词"))
-                elif entry.kind is Kind.WEAK:
-                    words.append(Item("weak", entry.word, hit.start, hit.end, 1))
-            elif entry.rule_id is None and (self.uses_features or self.bare_contacts):
-                contacts += self._feature(hit, decisive)
+            if entry.kind is Kind.DECISIVE:
+                decisive.append((Item("keyword", entry.word, hit.start, hit.end, 3), "含违规词"))
+            elif entry.kind is Kind.WEAK:
+                words.append(Item("weak", entry.word, hit.start, hit.end, 1))
+        for hit in shared:
+            contacts += self._feature(hit, decisive)
         for rule in scan.vocabulary.regexes:
             if rule.rule_id == self.rule_id:
                 m = rule.compiled.search(scan.text)
