@@ -85,6 +85,8 @@ BENIGN = [
     "微信聊天记录发我一下",  # a contact word followed by words, not an id
     "上午十点开会，请大家准时参加",
     "哈哈哈哈哈",
+    "师傅明天上门服务，记得留人",  # a home-service company's work chat
+    "平台严查刷单行为，请运营注意",
     "好的👍",
 ]  # fmt: skip
 
