@@ -106,6 +106,7 @@ def test_bundled_lists_are_read_and_documented() -> None:
     assert {"t.cn", "bit.ly"} <= default_short_link_domains()
     assert set(default_deny_domains().values()) <= {"porn", "gambling", "malware", "test"}
     readme = (DATA / "README.md").read_text(encoding="utf-8")
-    for path in DATA.iterdir():
-        if path.name != "README.md":
-            assert re.search(rf"`{re.escape(path.name)}`", readme), f"{path.name} has no source in README.md"
+    for path in DATA.rglob("*"):
+        name = path.relative_to(DATA).as_posix()
+        if path.is_file() and path.name not in ("README.md", "__init__.py") and "__pycache__" not in name:
+            assert re.search(rf"`{re.escape(name)}`", readme), f"{name} has no source in README.md"

@@ -1,0 +1,1 @@
+"""Data files of the policies (see README.md here)."""
