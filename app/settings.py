@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     # First start only (no cursor yet): "latest" skips what the archive already holds, "earliest"
     # takes all of it (WeCom keeps ~5 days), a number begins after that seq.
     archive_start: Annotated[str, Field(pattern=r"^(latest|earliest|[0-9]{1,19})$")] = "latest"
+
     @field_validator("token", "aibot_token")
     @classmethod
     def _token_shape(cls, v: SecretStr | None) -> SecretStr | None:

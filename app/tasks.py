@@ -26,7 +26,7 @@ from app.wecom.reader import WeComReader
 from handlers.base import Record
 
 # Domain packages, in the order their services see a record. Each has `DOMAIN: Domain`.
-INSTALLED_DOMAINS: tuple[str, ...] = ("app.archive", "app.groups")
+INSTALLED_DOMAINS: tuple[str, ...] = ("app.archive", "app.groups", "app.content")
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,12 @@ class MessageRecall:
     chat_id: str | None = None
 
 
+def is_external(userid: str) -> bool:
+    """An external contact's id (客户: `wm…`, `wo…`) rather than a member of the organisation.
+    The app cannot send them private messages (message/send reaches members only)."""
+    return userid.startswith(("wm", "wo"))
+
+
 class MembershipScope(StrEnum):
     DIRECTORY = "directory"  # 通讯录: change_contact
     EXTERNAL_CHAT = "external_chat"  # 客户群: change_external_chat

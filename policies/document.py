@@ -275,6 +275,7 @@ class C14Options(_Entry):
 
 # Acknowledgement (A) ----------------------------------------------------------------------------
 
+
 def _word(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -389,7 +390,9 @@ class PolicyDocument(BaseModel):
 RULE_IDS: tuple[str, ...] = tuple(n for n in PolicyDocument.model_fields if re.fullmatch(r"[MCA]\d+", n))
 SETTINGS: tuple[str, ...] = tuple(name for name in PolicyDocument.model_fields if name not in RULE_IDS)
 SANCTIONED: tuple[str, ...] = tuple(
-    r for r in RULE_IDS if issubclass(PolicyDocument.model_fields[r].annotation, _Sanctioned)  # type: ignore[arg-type]
+    r
+    for r in RULE_IDS
+    if issubclass(PolicyDocument.model_fields[r].annotation, _Sanctioned)  # type: ignore[arg-type]
 )
 
 

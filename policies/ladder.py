@@ -107,7 +107,9 @@ def climb(
     offence = prior + 1
     step = step_for(ladder, offence)
     verdict, remedies = (_ADVISE if mode is GroupMode.ADVISE else _ENFORCE)[step]
-    reason = f"{offence_label(finding.rule_id, offence, previous, tz)}：{finding.reason}{_SUFFIX[step]}"
+    # The finding's reason already names its rule ("C1 群内禁止…"): say the id once.
+    said = finding.reason.removeprefix(f"{finding.rule_id} ")
+    reason = f"{offence_label(finding.rule_id, offence, previous, tz)}：{said}{_SUFFIX[step]}"
     if exempt:
         reason += "（豁免：不计违规）"
     elif mode is GroupMode.OBSERVE:

@@ -143,9 +143,7 @@ class Canonical:
                 if len(index) != len(self.text):  # collapse repeats the way _REPEAT_RE did
                     kept = [marked[i] for i in index]
                     index = [
-                        index[j]
-                        for j, ch in enumerate(kept)
-                        if j == 0 or ch != kept[j - 1] or ch < "\x80"
+                        index[j] for j, ch in enumerate(kept) if j == 0 or ch != kept[j - 1] or ch < "\x80"
                     ]
                 if len(index) == len(self.text):
                     self._index = index

@@ -22,7 +22,7 @@ from datetime import datetime
 from app.content.templates import NEXT_STEP, RECOMMENDED, RULES, mask, render
 from app.models import ActionKind
 from app.routing import DomainContext
-from policies.base import ChatMessage, Decision, GroupMode, Remedy, Verdict
+from policies.base import ChatMessage, Decision, GroupMode, Remedy, Verdict, is_external
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,6 @@ class Outcome:
     step: str  # the ladder step reached: warn | warn_apology | remove | "" (no ladder)
     acts: bool  # False: observe mode, or an exempt member
     offence: int = 0  # which offence in its category this is (1 = first); 0 when nothing counts
-    group_post_at: datetime | None = None  # quiet hours: when group posts may go out (None: now)
 
 
 async def plan_actions(
@@ -77,6 +76,9 @@ async def plan_actions(
     planned: list[int] = []
 
     async def dm(touser: list[str], template: str, suffix: str) -> None:
+        touser = [u for u in touser if not is_external(u)]  # message/send reaches members only
+        if not touser:
+            return
         action = await ctx.plan(
             kind=ActionKind.SEND_PRIVATE_MESSAGE,
             params={

@@ -70,14 +70,21 @@ async def copy_judged_elsewhere(
 
 
 async def recent_counts(
-    session: AsyncSession, *, chat_id: str, sender: str, windows: dict[str, tuple[datetime, str | None]]
+    session: AsyncSession,
+    *,
+    chat_id: str,
+    sender: str,
+    now: datetime,
+    windows: dict[str, tuple[int, str | None]],
 ) -> dict[str, int]:
-    """Counters of the sender's earlier messages in this group, one per name: (since, filter),
-    the filter being a msg_type, `hash:<text_hash>` or None for every message."""
+    """Counters of the sender's earlier messages in this group, one per name: (window in seconds,
+    filter), the filter a msg_type, `hash:<text_hash>` or None for every message. A message
+    counts when `now - window < sent_at <= now` (policies.content.flood.count_in_window)."""
     c = JUDGED.c
     counts: dict[str, int] = {}
-    for name, (since, kind) in windows.items():
-        where = [c.chat_id == chat_id, c.sender == sender, c.sent_at >= since]
+    for name, (window_s, kind) in windows.items():
+        since = now - timedelta(seconds=window_s)
+        where = [c.chat_id == chat_id, c.sender == sender, c.sent_at > since, c.sent_at <= now]
         if kind is not None and kind.startswith("hash:"):
             where.append(c.text_hash == kind[5:])
         elif kind is not None:

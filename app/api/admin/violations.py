@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
@@ -187,7 +187,7 @@ async def revoke_strike(
     strike_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     admin: Admin,
     runtime: RuntimeDep,
-    body: Annotated[RevokeIn, Body()],
+    body: RevokeIn,
 ) -> StrikeOut:
     """Revoke a strike: it stays on record (who, when, why) but no longer counts."""
     async with session_scope(runtime.sessions) as session:

@@ -145,6 +145,8 @@ def test_image_thresholds(msg_type: str, before: int, fires: bool) -> None:
 
 
 def test_image_options() -> None:
-    assert ImagesPolicy(max_images=2, window_s=60).evaluate(msg("image"), ctx(images=2))[0].reason.startswith(
-        "C9 图片过多：1 分钟内发了 3 张图片"
+    assert (
+        ImagesPolicy(max_images=2, window_s=60)
+        .evaluate(msg("image"), ctx(images=2))[0]
+        .reason.startswith("C9 图片过多：1 分钟内发了 3 张图片")
     )
