@@ -11,7 +11,7 @@ repeating is harmless (removal, recall); a send or card update whose fate is unk
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,7 +40,8 @@ ENDPOINT_OF = {
     ActionKind.UPDATE_TEMPLATE_CARD: Endpoint.UPDATE_TEMPLATE_CARD,
 }
 
-RobotKeyLookup = Callable[[str], str | None]
+# A group's robot webhook key (registered through the groups API), read when a post is due.
+RobotKeyLookup = Callable[[str], Awaitable[str | None]]
 
 
 class Executor:
@@ -159,7 +160,7 @@ class Executor:
         if kind is ActionKind.SEND_GROUP_MESSAGE:
             return await client.appchat_send(p["chatid"], p["msgtype"], p["body"])
         if kind is ActionKind.SEND_ROBOT_MESSAGE:
-            key = self._robot_key_for(p["chatid"])
+            key = await self._robot_key_for(p["chatid"])
             if not key:
                 raise WeComError(
                     ErrCode.INVALID_WEBHOOK_URL,

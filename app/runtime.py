@@ -11,7 +11,9 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.actions import ActionPlanner
+from app.db import session_scope
 from app.executor import Executor
+from app.groups import service as groups
 from app.inbox import InboxWriter
 from app.jobs import JobHandler, JobKind
 from app.logs import LogLimiter
@@ -54,8 +56,15 @@ def make_planner(settings: Settings) -> ActionPlanner:
 def make_executor(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], wecom: WeComClient
 ) -> Executor:
-    keys = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
-    return Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=keys.get)
+    configured = {chat: key.get_secret_value() for chat, key in settings.robot_keys.items()}
+
+    async def robot_key_for(chat_id: str) -> str | None:
+        """The key registered with the group (groups API), else one from WARDEN_ROBOT_KEYS."""
+        async with session_scope(sessions) as session:
+            registered = await groups.robot_key(session, chat_id)
+        return registered or configured.get(chat_id)
+
+    return Executor(sessions, wecom, dry_run=settings.dry_run, robot_key_for=robot_key_for)
 
 
 def make_worker(

@@ -219,6 +219,24 @@ async def resolve_violation(
     return violation
 
 
+async def open_advice(
+    session: AsyncSession, *, decided_before: datetime, decided_after: datetime
+) -> Sequence[Violation]:
+    """Advice to owners of advised groups that nobody has ruled on, decided in this window."""
+    c = VIOLATION.c
+    query = (
+        sa.select(Violation)
+        .where(
+            c.verdict == "advise",
+            c.status == ViolationStatus.OPEN.value,
+            c.decided_at < decided_before,
+            c.decided_at > decided_after,
+        )
+        .order_by(c.id)
+    )
+    return (await session.scalars(query)).all()
+
+
 # -- word lists ------------------------------------------------------------------------------
 
 

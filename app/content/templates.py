@@ -61,6 +61,12 @@ DEFAULTS: dict[str, str] = {
         "原因：${reason}\n证据：「${matched}」\n建议：${recommended}\n"
         "本群不是本应用创建的群，企业微信不允许我们在此移除成员或撤回消息，请你处理。"
     ),
+    # Advised groups: the daily reminder of advice nobody has ruled on yet.
+    "advise_followup": (
+        "【待处理提醒】群「${group}」中 ${member} 违反 ${rule_id}：${rule} 的消息仍待处理。\n"
+        "原因：${reason}\n证据：「${matched}」\n建议：${recommended}\n"
+        "处理后请管理员在管理后台将其标记为已处理。"
+    ),
 }
 
 # What an advised owner is asked to do, by the verdict the ladder reached.

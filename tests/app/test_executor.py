@@ -41,7 +41,7 @@ class Env:
     client: WeComClient
 
     def executor(self, *, dry_run: bool = False) -> Executor:
-        return Executor(self.sessions, self.client, dry_run=dry_run, robot_key_for={SALES: ROBOT_KEY}.get)
+        return Executor(self.sessions, self.client, dry_run=dry_run, robot_key_for=_keys)
 
     def calls(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         return self.sim.state.calls_snapshot(endpoint.value)
@@ -78,6 +78,10 @@ async def env(db_url: str, sim: SimulatorServer) -> AsyncIterator[Env]:
     yield Env(sim, make_sessionmaker(engine), client)
     await client.aclose()
     await engine.dispose()
+
+
+async def _keys(chat_id: str) -> str | None:
+    return {SALES: ROBOT_KEY}.get(chat_id)
 
 
 class TestExecutor:

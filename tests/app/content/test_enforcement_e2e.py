@@ -5,6 +5,8 @@ advised and nobody removed; a post in quiet hours → a private reminder and no 
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,13 +17,16 @@ import httpx
 import pytest
 
 from app.main import create_app
+from app.simulator import sender as sim
 from app.simulator.runner import SimulatorServer
+from app.simulator.sender import CallbackSender, CallbackTarget
 from app.simulator.state import SimConfig
 from tests.callbacks import sender_target, wait_for
 from tests.conftest import CORP_ID, make_settings
 from tests.dbutil import fetch
 
 APP_CHAT = "wrsales2024"  # created by the app: owner zhangsan; lisi, zhouba, wujiu, sunqi
+TECH_CHAT = "wrtech2024"  # created by the app: owner wangwu; zhaoliu, zhouba
 CUSTOMER_CHAT = "wrOgQhDgAAcwMTB7YmDkbeBsgT_Kmz3Q"  # owner zhangsan, admin lisi, one customer
 CUSTOMER = "wmQ2vRDgAAhZk9wD2pT8xYFq1mGx_n4A"
 AD = "加 薇 信 ab12345 领取优惠"  # an evaded contact invitation: a C1 ad on its own
@@ -34,6 +39,7 @@ class World:
     auth: dict[str, str]
     db: str
     sim: SimulatorServer
+    target: CallbackTarget
 
     def api(self, method: str, path: str, body: Any = None) -> httpx.Response:
         return httpx.request(method, self.url + path, json=body, headers=self.auth, timeout=30)
@@ -78,13 +84,18 @@ def world(db_url: str, live_server_factory: Any) -> Iterator[World]:
             archive_poll_s=3600,
         )
         server = live_server_factory(create_app(settings, run_worker=True))
-        sim.set_callback_target(sender_target(settings, server.url))
+        target = sender_target(settings, server.url)
+        sim.set_callback_target(target)
         token = settings.admin_token.get_secret_value()  # type: ignore[union-attr]
-        world = World(server.url, {"Authorization": f"Bearer {token}"}, db_url, sim)
+        world = World(server.url, {"Authorization": f"Bearer {token}"}, db_url, sim, target)
         assert world.api("POST", "/api/v1/groups", {"chat_id": APP_CHAT, "kind": "app"}).status_code == 201
         r = world.api("POST", "/api/v1/groups", {"chat_id": CUSTOMER_CHAT, "kind": "customer"})
         assert r.status_code == 201, r.text
         yield world
+
+
+def _params(value: Any) -> dict[str, Any]:
+    return dict(json.loads(value) if isinstance(value, str) else value)
 
 
 def _aware(value: Any) -> datetime:
@@ -171,6 +182,8 @@ class TestAdvisedGroup:
         assert not any("appchat/update" in p for p in calls)
         # The customer cannot get app messages; the owner and the admin are told, once.
         [advice] = world.sent()
+        planned = fetch(world.db, "SELECT params FROM action WHERE kind = 'send_private_message'")
+        assert all(CUSTOMER not in _params(row.params)["touser"] for row in planned)  # never even planned
         assert (
             sorted(advice["touser"]) == ["lisi", "zhangsan"] and "C1" in advice["payload"]["text"]["content"]
         )
@@ -210,3 +223,80 @@ class TestQuietHours:
         assert reminder["kind"] == "message" and reminder["touser"] == ["zhouba"]
         assert "C7" in reminder["payload"]["text"]["content"]
         assert world.api("GET", "/api/v1/strikes").json()["items"] == []
+
+
+class TestAcrossGroupsAndSources:
+    def test_strikes_count_across_groups(self, world: World) -> None:
+        """zhouba is in both app groups: a first ad in one and a second in the other removes him
+        from the second (strikes are per member and category, not per group)."""
+        assert world.api("POST", "/api/v1/groups", {"chat_id": TECH_CHAT, "kind": "app"}).status_code == 201
+        for chat in (APP_CHAT, TECH_CHAT):
+            world.quiet_hours(chat, None)
+        at = _daytime_ms()
+        world.archive({"from": "zhouba", "roomid": APP_CHAT, "content": AD, "msgtime": at})
+        wait_for(lambda: world.judged() == 1)
+        world.archive({"from": "zhouba", "roomid": TECH_CHAT, "content": AD, "msgtime": at + 60_000})
+        wait_for(lambda: world.judged() == 2)
+        world.settle()
+        assert "zhouba" in world.members(APP_CHAT) and "zhouba" not in world.members(TECH_CHAT)
+
+    def test_the_same_words_through_the_bot_and_the_archive_are_judged_once(self, world: World) -> None:
+        world.quiet_hours(APP_CHAT, None)
+        words = f"@小助手 {AD}"
+        sender = CallbackSender(world.target)
+        delivery = asyncio.run(
+            sender.send_aibot(
+                sim.aibot_text_json(aibotid="aib", chatid=APP_CHAT, from_user="lisi", content=words)
+            )
+        )
+        assert delivery.delivered
+        wait_for(lambda: world.judged() == 1)
+        world.archive({"from": "lisi", "roomid": APP_CHAT, "content": words})
+        wait_for(
+            lambda: (
+                fetch(world.db, "SELECT count(*) FROM inbound_event WHERE status = 'processed'")[0][0] >= 2
+            )
+        )
+        world.settle()
+        assert world.judged() == 1
+        [violation] = world.api("GET", "/api/v1/violations").json()["items"]
+        assert violation["offence"] == 1
+        assert len([m for m in world.sent() if m["kind"] == "message"]) == 1
+
+
+class TestRobot:
+    def test_a_warning_also_goes_to_the_group_through_its_robot_with_the_words_masked(
+        self, world: World
+    ) -> None:
+        key = world.sim.state.org.app_chats[APP_CHAT].robot_key
+        r = world.api("PATCH", f"/api/v1/groups/{APP_CHAT}", {"robot_key": key})
+        assert r.status_code == 200 and r.json()["robot"] is True
+        world.quiet_hours(APP_CHAT, None)
+        world.archive({"from": "lisi", "roomid": APP_CHAT, "content": AD, "msgtime": _daytime_ms()})
+        wait_for(lambda: world.judged() == 1)
+        world.settle()
+        [robot] = [m for m in world.sent() if m["kind"] == "webhook"]
+        text = robot["payload"]["text"]["content"]
+        assert "C1" in text and "ab12345" not in text and "*" in text
+
+
+class TestStrikeExpiry:
+    def test_an_expired_strike_no_longer_climbs_the_ladder(self, world: World) -> None:
+        r = world.api(
+            "PUT",
+            f"/api/v1/groups/{APP_CHAT}/policy",
+            {"document": {"strike_ttl_s": 60, "C7": {"quiet_hours": None}}},
+        )
+        assert r.status_code == 200, r.text
+        at = _daytime_ms()
+        world.archive({"from": "lisi", "roomid": APP_CHAT, "content": AD, "msgtime": at})
+        wait_for(lambda: world.judged() == 1)
+        # Two minutes later the first strike has expired: this is a first offence again.
+        world.archive({"from": "lisi", "roomid": APP_CHAT, "content": AD, "msgtime": at + 120_000})
+        wait_for(lambda: world.judged() == 2)
+        world.settle()
+        assert "lisi" in world.members(APP_CHAT)
+        violations = world.api("GET", "/api/v1/violations?member=lisi").json()["items"]
+        assert [(v["verdict"], v["offence"]) for v in violations] == [("warn", 1), ("warn", 1)]
+        strikes = world.api("GET", "/api/v1/strikes?member=lisi").json()["items"]
+        assert len(strikes) == 2  # both on record; whether one counts is decided at each message's time
