@@ -1,4 +1,5 @@
-"""GET /api/v1/violations (JSON or CSV), GET /api/v1/strikes, DELETE /api/v1/strikes/{id}."""
+"""GET /api/v1/violations (JSON or CSV) and one with its text, POST …/resolve; GET /api/v1/strikes,
+DELETE /api/v1/strikes/{id}."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from app.api.deps import Admin, RuntimeDep
 from app.api.pagination import MAX_ID, BeforeId, Limit, Page, page_of, split_page
 from app.content import repository
 from app.db import session_scope
+from app.errors import NotFound
 from app.logs import log_event
-from app.models import Strike, StrikeStatus, ViolationStatus, utcnow
+from app.models import Strike, StrikeStatus, Violation, ViolationStatus, utcnow
 
 router = APIRouter()
 RuleId = Annotated[str | None, Query(pattern=r"^[MCAD]\d{1,2}$", description="a REGULATIONS.md id: C1, M5…")]
@@ -110,6 +112,22 @@ async def list_violations(
     if page.next_before_id is not None:
         headers["X-Next-Before-Id"] = str(page.next_before_id)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+class ViolationDetail(ViolationOut):
+    text: str | None  # the message as it was judged: the evidence an admin reviews
+
+
+@router.get("/violations/{violation_id}")
+async def get_violation(
+    violation_id: Annotated[int, Path(ge=1, le=MAX_ID)], _: Admin, runtime: RuntimeDep
+) -> ViolationDetail:
+    """One violation with the message's text (lists leave the text out)."""
+    async with session_scope(runtime.sessions) as session:
+        row = await session.get(Violation, violation_id)
+        if row is None:
+            raise NotFound(f"violation {violation_id} does not exist")
+        return ViolationDetail.model_validate(row)
 
 
 class ResolveIn(BaseModel):

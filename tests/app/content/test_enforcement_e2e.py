@@ -166,7 +166,10 @@ class TestEnforcedGroup:
         world.settle()
         assert world.sent() == [] and world.api("GET", "/api/v1/strikes").json()["items"] == []
         [v] = world.api("GET", "/api/v1/violations").json()["items"]
-        assert v["rule_id"] == "C1" and v["actions"] == []
+        assert v["rule_id"] == "C1" and v["actions"] == [] and "text" not in v
+        detail = world.api("GET", f"/api/v1/violations/{v['id']}").json()
+        assert detail["text"] == AD and detail["matched"] == v["matched"]
+        assert world.api("GET", "/api/v1/violations/999999").status_code == 404
 
 
 class TestAdvisedGroup:
