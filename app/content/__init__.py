@@ -8,14 +8,14 @@ from app.content.judging import PolicyJudge
 from app.content.service import ContentService
 from app.recurring import RecurringJob
 from app.tasks import Domain, DomainDeps, DomainParts
-from policies.base import ChatMessage
+from policies.base import ChatMessage, MessageRecall
 
 
 def build(deps: DomainDeps) -> DomainParts:
     service = ContentService(judge=PolicyJudge(), timezone=deps.timezone, clock=deps.clock)
     followup = AdviceFollowUp(deps.sessions, deps.planner, deps.clock)
     return DomainParts(
-        services=[(ChatMessage, service)],
+        services=[(ChatMessage, service), (MessageRecall, service)],
         recurring=[RecurringJob(FOLLOWUP_KIND, FOLLOWUP_AT, followup.run)],
     )
 

@@ -111,6 +111,17 @@ async def add_violation(session: AsyncSession, row: dict[str, Any]) -> int:
     return int((await session.execute(stmt, row)).scalar_one())
 
 
+async def mark_withdrawn(session: AsyncSession, *, chat_id: str, msg_id: str, at: datetime) -> int:
+    """The member withdrew a message: its violations say so (the first withdrawal counts)."""
+    c = VIOLATION.c
+    result = await session.execute(
+        sa.update(VIOLATION)
+        .where(c.chat_id == chat_id, c.message_id == msg_id, c.withdrawn_at.is_(None))
+        .values(withdrawn_at=at)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 async def set_violation_actions(session: AsyncSession, violation_id: int, action_ids: list[int]) -> None:
     await session.execute(
         sa.update(VIOLATION).where(VIOLATION.c.id == violation_id).values(actions=action_ids)

@@ -24,7 +24,7 @@ from app.groups import service as groups
 from app.logs import log_event
 from app.models import ViolationStatus, WordEntryKind, utcnow
 from app.routing import DomainContext
-from policies.base import ChatMessage, PolicyContext, RecentActivity, Remedy, Verdict
+from policies.base import ChatMessage, MessageRecall, PolicyContext, RecentActivity, Remedy, Verdict
 from policies.content.quiet_hours import next_allowed
 from policies.content.vocabulary import WordList
 from policies.document import PolicyDocument, parse_document
@@ -122,7 +122,9 @@ class ContentService:
     clock: Callable[[], datetime]
     cache: _Cached = field(default_factory=_Cached)
 
-    async def handle(self, message: ChatMessage, ctx: DomainContext) -> None:
+    async def handle(self, message: ChatMessage | MessageRecall, ctx: DomainContext) -> None:
+        if isinstance(message, MessageRecall):
+            return await self.withdrawn(message, ctx)
         if message.chat_id is None:
             return  # a member's single chat with the app: acknowledgements and appeals, not content
         session = ctx.session
@@ -180,6 +182,19 @@ class ContentService:
             verdict=worst.value,
             rules=",".join(o.decision.rule_id for o in found),
         )
+
+    async def withdrawn(self, recall: MessageRecall, ctx: DomainContext) -> None:
+        """A member withdrew a message (the archive's `revoke`): its violations record it."""
+        if recall.chat_id is None:
+            return
+        group = await load_group(ctx.session, recall.chat_id, self.cache)
+        if group is None:
+            return
+        marked = await repository.mark_withdrawn(
+            ctx.session, chat_id=group.facts.chat_id, msg_id=recall.recalled_msg_id, at=recall.at
+        )
+        if marked:
+            log_event("content.withdrawn", chat=group.facts.chat_id, msg=recall.recalled_msg_id)
 
     def _group_post_at(self, document: PolicyDocument) -> datetime | None:
         """C7: group posts wait for the end of quiet hours (private messages and removals do not)."""

@@ -75,6 +75,8 @@ class Violation(SQLModel, table=True):
     at: datetime = ts_field()  # when the message was sent
     decided_at: datetime = ts_field()
     status: str = Field(default=ViolationStatus.ACTED, max_length=16, index=True)
+    # The member withdrew the message (what a warning asks: WeCom does not let us recall it).
+    withdrawn_at: datetime | None = ts_field(nullable=True)
     resolved_by: str | None = Field(default=None, max_length=128)
     resolved_at: datetime | None = ts_field(nullable=True)
     resolution_note: str | None = Field(default=None, max_length=2000)

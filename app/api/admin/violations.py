@@ -43,6 +43,7 @@ class ViolationOut(BaseModel):
     exempt: bool
     evidence: list[Any]
     status: ViolationStatus
+    withdrawn_at: datetime | None  # the member withdrew the message
     resolved_by: str | None
     resolved_at: datetime | None
     resolution_note: str | None

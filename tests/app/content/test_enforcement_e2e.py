@@ -150,6 +150,21 @@ class TestEnforcedGroup:
         strikes = world.api("GET", "/api/v1/strikes?member=lisi").json()["items"]
         assert [s["category"] for s in strikes] == ["C1", "C1"] and all(s["active"] for s in strikes)
 
+        # lisi does what the warning asked: withdraws the first message. The record shows it.
+        world.archive(
+            {
+                "from": "lisi",
+                "roomid": APP_CHAT,
+                "msgtype": "revoke",
+                "action": "recall",
+                "extra": {"revoke": {"pre_msgid": violations[1]["message_id"]}},
+            }
+        )
+        wait_for(
+            lambda: world.api("GET", "/api/v1/violations?member=lisi").json()["items"][1]["withdrawn_at"]
+        )
+        assert world.api("GET", "/api/v1/violations?member=lisi").json()["items"][0]["withdrawn_at"] is None
+
     def test_everyday_work_talk_is_judged_and_left_alone(self, world: World) -> None:
         world.archive({"from": "zhouba", "roomid": APP_CHAT, "content": WORK, "msgtime": _daytime_ms()})
         wait_for(lambda: world.judged() == 1)
