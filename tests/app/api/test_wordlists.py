@@ -120,11 +120,14 @@ class TestRefusals:
         ("word", "named"),
         [("群", "'群'"), ("Ａ", "'Ａ'"), ("re:(unclosed", "(unclosed"), ("re:", "empty regular expression")],
     )
-    def test_a_bad_word_is_422_naming_it_and_nothing_is_written(self, api: Api, word: str, named: str) -> None:
+    def test_a_bad_word_is_422_naming_it_and_nothing_is_written(
+        self, api: Api, word: str, named: str
+    ) -> None:
         api.call("POST", "/wordlists/C1", {"words": ["团购群"]})
         before = api.rows()
         r = api.call("PUT", "/wordlists/C1", {"words": ["拼单链接", word]})
-        assert r.status_code == 422 and r.json()["detail"].startswith("words.1:") and named in r.json()["detail"]
+        detail = r.json()["detail"]
+        assert r.status_code == 422 and detail.startswith("words.1:") and named in detail
         assert api.rows() == before
 
     def test_a_bad_line_in_a_plain_text_import_names_its_word(self, api: Api) -> None:
