@@ -1,5 +1,5 @@
 """The `wecom-warden` command: serve, worker, migrate, simulate, demo, create-token, revoke-token,
-check-config."""
+check-config, policies evaluate."""
 
 from __future__ import annotations
 
@@ -166,6 +166,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(keep_running=args.keep_running, database_url=args.database_url)
 
 
+def cmd_policies_evaluate(args: argparse.Namespace) -> int:
+    from app.content.evaluate_cli import run_policies_evaluate
+
+    return run_policies_evaluate(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wecom-warden", description="Enforces work-group rules on WeCom (企业微信)."
@@ -218,6 +224,30 @@ def build_parser() -> argparse.ArgumentParser:
         "WARDEN_DATABASE_URL, the database `serve` uses)",
     )
     demo.set_defaults(func=cmd_demo)
+
+    policies = sub.add_parser("policies", help="content policies: try them on messages")
+    policies_sub = policies.add_subparsers(dest="policies_command", required=True)
+    evaluate = policies_sub.add_parser(
+        "evaluate",
+        help='judge each line of a file (text, or JSON {"text": …}) and print one JSON line per line',
+        description="Nothing is stored or acted. Without --chat-id: the work-group preset and a first "
+        "offence (the global word lists of WARDEN_DATABASE_URL when it is set). With it: that group's "
+        "document, word lists, mode and each sender's strikes, from WARDEN_DATABASE_URL.",
+    )
+    evaluate.add_argument("file", metavar="FILE|-", help="a UTF-8 file, one message a line; - for stdin")
+    evaluate.add_argument("--chat-id", default=None, help="judge as in this registered group")
+    evaluate.add_argument(
+        "--sent-at",
+        default=None,
+        help="ISO 8601 time for lines that give none (default: now; quiet hours depend on it)",
+    )
+    evaluate.add_argument(
+        "--progress-every",
+        type=int,
+        default=10_000,
+        help="progress on stderr every N lines (and every second)",
+    )
+    evaluate.set_defaults(func=cmd_policies_evaluate)
     return parser
 
 

@@ -47,17 +47,25 @@ class Outcome:
     offence: int = 0  # which offence in its category this is (1 = first); 0 when nothing counts
 
 
-async def plan_actions(
-    ctx: DomainContext,
-    *,
-    group: GroupFacts,
-    message: ChatMessage,
-    outcome: Outcome,
-    violation_id: int,
-    templates: Mapping[str, str],
-    group_post_at: datetime | None = None,
-) -> list[int]:
-    """Plan the acts for one violation; return the action ids (none when nothing may act)."""
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One act an outcome calls for, decided once: `plan_actions` plans it as an outbox row,
+    `POST /api/v1/policies/evaluate` and the CLI describe it."""
+
+    kind: ActionKind
+    target: str  # who or where: the userids (comma-separated) or the chat id
+    text: str  # what the member(s) or the group would read; a removal: its reason
+    params: dict[str, object]  # the outbox row's params
+    suffix: str  # its idempotency key within the violation: remind, warn, robot, remove…
+    reason: str  # the outbox row's reason
+    group_post: bool = False  # posted in the group: waits for the end of quiet hours (C7)
+
+
+def decide_acts(
+    *, group: GroupFacts, message: ChatMessage, outcome: Outcome, templates: Mapping[str, str]
+) -> list[Act]:
+    """The acts one final decision calls for in its group (the table above); none when nothing
+    may act. The only place that table is written down."""
     d = outcome.decision
     if not outcome.acts or d.verdict in (Verdict.ALLOW, Verdict.REVIEW):
         return []
@@ -72,64 +80,96 @@ async def plan_actions(
         "next_step": NEXT_STEP.get("remove" if outcome.step.startswith("warn") else "", ""),
         "recommended": RECOMMENDED.get(outcome.step or d.verdict.value, RECOMMENDED["warn"]),
     }
-    key = f"content:{violation_id}"
-    planned: list[int] = []
+    acts: list[Act] = []
 
-    async def dm(touser: list[str], template: str, suffix: str) -> None:
+    def dm(touser: list[str], template: str, suffix: str) -> None:
         touser = [u for u in touser if not is_external(u)]  # message/send reaches members only
         if not touser:
             return
-        action = await ctx.plan(
-            kind=ActionKind.SEND_PRIVATE_MESSAGE,
-            params={
-                "touser": touser,
-                "msgtype": "text",
-                "body": {"content": render(template, values, templates)},
-            },
-            idempotency_key=f"{key}:{suffix}",
-            reason=f"{d.rule_id} {d.policy}: {template}",
+        text = render(template, values, templates)
+        acts.append(
+            Act(
+                kind=ActionKind.SEND_PRIVATE_MESSAGE,
+                target=",".join(touser),
+                text=text,
+                params={"touser": touser, "msgtype": "text", "body": {"content": text}},
+                suffix=suffix,
+                reason=f"{d.rule_id} {d.policy}: {template}",
+            )
         )
-        planned.append(action.id)
 
-    async def post(kind: ActionKind, params: dict[str, object], suffix: str) -> None:
-        action = await ctx.plan(
-            kind=kind,
-            params=dict(params),
-            idempotency_key=f"{key}:{suffix}",
-            reason=f"{d.rule_id} {d.policy}: {suffix}",
-            due_at=group_post_at,
+    def post(kind: ActionKind, text: str, params: dict[str, object], suffix: str) -> None:
+        acts.append(
+            Act(
+                kind=kind,
+                target=group.chat_id,
+                text=text,
+                params=params,
+                suffix=suffix,
+                reason=f"{d.rule_id} {d.policy}: {suffix}",
+                group_post=True,
+            )
         )
-        planned.append(action.id)
 
     if d.verdict is Verdict.REMIND:
-        await dm([message.sender], "reminder", "remind")
+        dm([message.sender], "reminder", "remind")
     elif d.verdict is Verdict.WARN:
-        await dm([message.sender], "warning_apology" if outcome.step == "warn_apology" else "warning", "warn")
+        dm([message.sender], "warning_apology" if outcome.step == "warn_apology" else "warning", "warn")
         if group.robot and Remedy.WARN_IN_GROUP in d.remedies:
             text = render("group_warning", values, templates)
-            await post(
+            post(
                 ActionKind.SEND_ROBOT_MESSAGE,
+                text,
                 {"chatid": group.chat_id, "payload": {"msgtype": "text", "text": {"content": text}}},
                 "robot",
             )
     elif d.verdict is Verdict.REMOVE and group.mode is GroupMode.ENFORCE:
-        removal = await ctx.plan(
-            kind=ActionKind.REMOVE_MEMBER,
-            params={"chatid": group.chat_id, "userids": [message.sender]},
-            idempotency_key=f"{key}:remove",
-            reason=f"{d.rule_id} {d.policy}: {d.reason}",
+        acts.append(
+            Act(
+                kind=ActionKind.REMOVE_MEMBER,
+                target=message.sender,
+                text=d.reason,
+                params={"chatid": group.chat_id, "userids": [message.sender]},
+                suffix="remove",
+                reason=f"{d.rule_id} {d.policy}: {d.reason}",
+            )
         )
-        planned.append(removal.id)
         notice = render("removal_notice", values, templates)
-        await post(
+        post(
             ActionKind.SEND_GROUP_MESSAGE,
+            notice,
             {"chatid": group.chat_id, "msgtype": "text", "body": {"content": notice}},
             "notice",
         )
-        await dm([message.sender], "removal_dm", "removal-dm")
+        dm([message.sender], "removal_dm", "removal-dm")
     elif d.verdict in (Verdict.ADVISE, Verdict.REMOVE):
         # An advised group: we cannot remove anyone there, so the owner and admins decide.
         people = [p for p in dict.fromkeys([group.owner or "", *group.admins]) if p]
         if people:
-            await dm(people, "advise_owner", "advise")
+            dm(people, "advise_owner", "advise")
+    return acts
+
+
+async def plan_actions(
+    ctx: DomainContext,
+    *,
+    group: GroupFacts,
+    message: ChatMessage,
+    outcome: Outcome,
+    violation_id: int,
+    templates: Mapping[str, str],
+    group_post_at: datetime | None = None,
+) -> list[int]:
+    """Plan the acts `decide_acts` finds for one violation; return the action ids (none when
+    nothing may act)."""
+    planned: list[int] = []
+    for act in decide_acts(group=group, message=message, outcome=outcome, templates=templates):
+        action = await ctx.plan(
+            kind=act.kind,
+            params=dict(act.params),
+            idempotency_key=f"content:{violation_id}:{act.suffix}",
+            reason=act.reason,
+            due_at=group_post_at if act.group_post else None,
+        )
+        planned.append(action.id)
     return planned

@@ -257,13 +257,21 @@ async def word_entries(session: AsyncSession, *, scopes: Sequence[str]) -> Seque
     return (await session.scalars(query)).all()
 
 
-async def word_list_version(session: AsyncSession, scopes: Sequence[str]) -> tuple[int, int]:
-    """Changes to these scopes' word lists since a cache was built show as a new (max id, count)."""
+WordListVersion = tuple[int, int, str]
+
+
+async def word_list_version(session: AsyncSession, scopes: Sequence[str]) -> WordListVersion:
+    """Changes to these scopes' word lists since a cache was built show as a new (max id, count,
+    latest change). The time is needed: SQLite hands a deleted highest id out again, so dropping
+    the newest word and adding another (or turning it from `add` into `remove`) keeps the count
+    and the max id."""
     c = WORD.c
     row = (
-        await session.execute(sa.select(sa.func.max(c.id), sa.func.count()).where(c.scope.in_(scopes)))
+        await session.execute(
+            sa.select(sa.func.max(c.id), sa.func.count(), sa.func.max(c.added_at)).where(c.scope.in_(scopes))
+        )
     ).one()
-    return int(row[0] or 0), int(row[1] or 0)
+    return int(row[0] or 0), int(row[1] or 0), str(row[2] or "")
 
 
 async def put_words(
@@ -302,6 +310,15 @@ async def put_words(
                 }
                 for w in words
             ],
+        )
+
+
+async def drop_words(session: AsyncSession, *, rule_id: str, scope: str, words: Sequence[str]) -> None:
+    """Forget these words' entries (of either kind) in a scope."""
+    if words:
+        c = WORD.c
+        await session.execute(
+            sa.delete(WORD).where(c.rule_id == rule_id, c.scope == scope, c.word.in_(list(words)))
         )
 
 

@@ -12,22 +12,30 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.content import repository
-from app.content.enforcement import GroupFacts, Outcome, plan_actions
+from app.content.enforcement import Act, GroupFacts, Outcome, decide_acts, plan_actions
 from app.content.judging import PolicyJudge, Windows, WordLists, text_hash
 from app.groups import service as groups
 from app.logs import log_event
 from app.models import ViolationStatus, WordEntryKind, utcnow
 from app.routing import DomainContext
-from policies.base import ChatMessage, MessageRecall, PolicyContext, RecentActivity, Remedy, Verdict
+from policies.base import (
+    ChatMessage,
+    GroupMode,
+    MessageRecall,
+    PolicyContext,
+    RecentActivity,
+    Remedy,
+    Verdict,
+)
 from policies.content.quiet_hours import next_allowed
 from policies.content.vocabulary import WordList
-from policies.document import PolicyDocument, parse_document
+from policies.document import PolicyDocument, load_preset, parse_document
 
 GLOBAL_SCOPE = "global"
 
@@ -57,7 +65,7 @@ class _Cached:
     """Parsed documents and loaded word lists, keyed by what identifies their content."""
 
     documents: dict[tuple[str, int | None], PolicyDocument] = field(default_factory=dict)
-    words: dict[tuple[str, tuple[int, int]], WordLists] = field(default_factory=dict)
+    words: dict[tuple[str, repository.WordListVersion], WordLists] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -66,7 +74,19 @@ async def load_group(
 ) -> GroupSnapshot | None:
     """The registered group the archive's room (or the bot's chat) belongs to, with its active
     document (the `work-group` defaults when it has none)."""
-    info = await groups.group_for_room(session, room_id)
+    return await _snapshot(session, await groups.group_for_room(session, room_id), cache)
+
+
+async def load_group_by_chat(
+    session: AsyncSession, chat_id: str, cache: _Cached | None = None
+) -> GroupSnapshot | None:
+    """The registered group with this chat id (the admin API's name for it)."""
+    return await _snapshot(session, await groups.get_group(session, chat_id), cache)
+
+
+async def _snapshot(
+    session: AsyncSession, info: groups.GroupInfo | None, cache: _Cached | None
+) -> GroupSnapshot | None:
     if info is None:
         return None
     key = (info.chat_id, info.policy_version)
@@ -110,9 +130,23 @@ async def load_word_lists(
             }
             if cache:
                 with cache.lock:
+                    for old in [k for k in cache.words if k[0] == scope]:
+                        del cache.words[old]  # a scope's older versions are never read again
                     cache.words[(scope, version)] = found
         out.append(found)
     return out[0], out[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What judging one message would decide and do; nothing stored, nothing acted."""
+
+    outcomes: list[Outcome]  # the decisions that are not `allow`, worst first
+    acts: list[Act]  # what enforcement would plan for them
+
+
+# Without a group: the `work-group` preset in a group the app created (enforced), a first offence.
+UNGROUPED = GroupFacts(chat_id="", name="", mode=GroupMode.ENFORCE, owner=None, admins=(), robot=False)
 
 
 @dataclass
@@ -195,6 +229,37 @@ class ContentService:
         )
         if marked:
             log_event("content.withdrawn", chat=group.facts.chat_id, msg=recall.recalled_msg_id)
+
+    async def preview(
+        self, session: AsyncSession | None, message: ChatMessage, group: GroupSnapshot | None
+    ) -> Preview:
+        """Judge `message` as `handle` would, reading only: in `group` with its document, word
+        lists, mode and the sender's active strikes; without one, the `work-group` preset, the
+        global word lists (none without a session) and a first offence. Raises ValueError when a
+        stored word cannot be compiled."""
+        if group is None:
+            document = load_preset("work-group")
+            facts = replace(UNGROUPED, chat_id=message.chat_id or "")
+            context = PolicyContext(now=message.sent_at, timezone=self.timezone, mode=facts.mode)
+            global_lists = (await load_word_lists(session, None, self.cache))[0] if session else {}
+            word_lists: tuple[WordLists, WordLists] = (global_lists, {})
+            sanctionable = True
+        else:
+            assert session is not None
+            document, facts = group.document, group.facts
+            context = await self._context(session, message, group, text_hash(message.text))
+            word_lists = await load_word_lists(session, facts.chat_id, self.cache)
+            sanctionable = message.sent_at >= group.registered_at
+        outcomes = self.judge.judge(message, context, document, word_lists)
+        found = sorted_outcomes([o for o in outcomes if o.decision.verdict is not Verdict.ALLOW])
+        acting = sanctionable and any(o.acts for o in found)
+        overrides = await repository.template_overrides(session) if acting and session else {}
+        acts = [
+            act
+            for outcome in (found if sanctionable else [])
+            for act in decide_acts(group=facts, message=message, outcome=outcome, templates=overrides)
+        ]
+        return Preview(found, acts)
 
     def _group_post_at(self, document: PolicyDocument) -> datetime | None:
         """C7: group posts wait for the end of quiet hours (private messages and removals do not)."""
