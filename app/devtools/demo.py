@@ -4,8 +4,11 @@ so the demo never writes into the database `serve` uses. Every line of the story
 service or WeCom (the simulator) really did.
 
 Everything runs on 127.0.0.1: the WeCom simulator, the service (real uvicorn, real worker), and a
-simulated WeCom sending encrypted callbacks. The content policies come in later issues, so the
-demo plans the service's actions itself, through the same outbox and executor they will use.
+simulated WeCom sending encrypted callbacks. The first chapters plan a few acts themselves (the
+membership and acknowledgement policies come later), through the outbox and executor; the content
+chapters (app.devtools.demo_content) script nothing on the service's side: members write through
+the simulator's chat archive (WARDEN_ARCHIVE_SOURCE=simulator) and the service judges and acts.
+When something the story expects does not happen, the demo says so and exits 1.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import httpx
 
 from app import repository
 from app.db import head_revision, in_session, run_migrations, session_scope
+from app.devtools.demo_content import play_content
 from app.devtools.serverthread import ThreadedServer
 from app.inbox import xml_dedupe_key
 from app.logs import configure_logging
@@ -48,6 +52,7 @@ class Story:
     def __init__(self, pace: float) -> None:
         self.pace = pace
         self.step = 0
+        self.failures: list[str] = []
 
     def chapter(self, title: str) -> None:
         self.step += 1
@@ -58,6 +63,11 @@ class Story:
         dots = "." * max(2, 58 - _width(text))
         print(f"   {text} {dots} {result}" if result else f"   {text}", flush=True)
         time.sleep(self.pace / 4)
+
+    def fail(self, expected: str) -> None:
+        """Something the story expects did not happen: said plainly, and the demo exits 1."""
+        self.failures.append(expected)
+        print(f"   ✗ DID NOT HAPPEN: {expected}", flush=True)
 
 
 def _width(text: str) -> int:
@@ -230,6 +240,11 @@ def run_demo(*, keep_running: bool = False, database_url: str | None = None, pac
     finally:
         asyncio.run(in_session(url, lambda s: repository.revoke_admin_tokens(s, name=token_name)))
         signal.signal(signal.SIGTERM, previous)
+    if story.failures:
+        print(f"\nThe story did not go as expected ({len(story.failures)}):", flush=True)
+        for expected in story.failures:
+            print(f"  ✗ {expected}", flush=True)
+        return 1
     return 0
 
 
@@ -249,10 +264,14 @@ def _play(
             wecom_base_url=sim.base_url,
             admin_token=None,
             robot_keys={c.chatid: c.robot_key for c in org.app_chats.values() if c.robot_key},
+            # WARDEN_ARCHIVE_SOURCE=simulator: group messages come from the simulator's chat
+            # archive; it starts empty, so reading it from the start misses nothing.
+            archive_source="simulator",
+            archive_start="earliest",
         )
         app = create_app(settings)
         with ThreadedServer(app) as server:
-            story.line(f"wecom-warden {server.url}", "worker running")
+            story.line(f"wecom-warden {server.url}", "worker running, chat archive: simulator")
             target = CallbackTarget(
                 url=f"{server.url}/wecom/callback",
                 aibot_url=f"{server.url}/wecom/aibot",
@@ -261,6 +280,7 @@ def _play(
                 corp_id=settings.corp_id,
                 agent_id=settings.agent_id,
             )
+            sim.set_callback_target(target)  # where WeCom's archive notices go
             sender = CallbackSender(target)
             admin = httpx.Client(
                 base_url=server.url, trust_env=False, headers={"Authorization": f"Bearer {admin_token}"}
@@ -323,9 +343,11 @@ def _play(
             story.chapter("李四 replies 收到 to the reminder")
             _reply_and_recall(story, sender, admin, runtime, run, actions[ids["remind"]])
 
-            story.chapter("What WeCom saw (the simulator's record of every call)")
+            story.chapter("What WeCom saw so far (the simulator's record of every call)")
             for call in sim.state.calls_snapshot():
                 story.line(f"{call['method']} {call['path']}", f"errcode {call['errcode']}")
+
+            play_content(story, admin, sim, settings.timezone)
 
             print(f"\nDone. The service kept a record of every act: {server.url}/docs")
             if keep_running:

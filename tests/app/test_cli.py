@@ -21,6 +21,8 @@ from app.main import create_app
 from tests.conftest import ROOT, make_settings
 from tests.dbutil import fetch
 
+CUSTOMER_CHAT = "wrOgQhDgAAcwMTB7YmDkbeBsgT_Kmz3Q"
+
 
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment `serve` and `worker` need, with generated secrets, and nothing of the
@@ -177,7 +179,8 @@ class TestDemo:
         assert "recall_message" in out and "done, errcode 0" in out
         assert time.monotonic() - started < 120
         kinds = {r[0] for r in fetch(db, "SELECT kind FROM action")}
-        assert kinds == {"send_private_message", "remove_member", "recall_message"}
+        assert kinds == {"send_private_message", "remove_member", "recall_message", "send_group_message"}
+        assert "DID NOT HAPPEN" not in out
         ((name, revoked),) = (
             tuple(r) for r in fetch(db, "SELECT name, revoked_at IS NOT NULL FROM admin_token")
         )
@@ -204,7 +207,11 @@ class TestDemo:
         assert ("86008: not created by the app" in acting) == any(a[3] == 86008 for a in actions)
         ((event_id, status, kind),) = (
             tuple(e)
-            for e in fetch(db, "SELECT id, status, record_kind FROM inbound_event WHERE from_user = 'lisi'")
+            for e in fetch(
+                db,
+                "SELECT id, status, record_kind FROM inbound_event "
+                "WHERE from_user = 'lisi' AND source = 'app'",
+            )
         )
         assert re.search(r"李四 replies 收到 to the app .* 200 in \d+ ms", reply)
         assert f"#{event_id} app: text" in reply and f"{status} → {kind}" in reply
@@ -212,6 +219,85 @@ class TestDemo:
         recall = next(a for a in actions if a[1] == "recall_message")
         assert recall[0] > reminder[0] and json.loads(recall[5]) == {"msgid": reminder[4]}
         assert re.search(rf"recall_message .* {recall[2]}, errcode {recall[3]}\b", reply)
+
+    def test_the_content_chapters_report_what_the_service_decided_and_did(self, tmp_path: Path) -> None:
+        """Members write only through the simulator's archive; every decision the story reports is
+        a violation row, every quoted line is from a message the service really sent, 李四 is
+        removed from the enforced group and nobody from the customer group."""
+        db = f"sqlite+aiosqlite:///{tmp_path / 'content.db'}"
+        r = run("demo", "--database-url", db, db=db, timeout=180, WARDEN_DEMO_PACE="0")
+        assert r.returncode == 0, r.stdout + r.stderr
+        out = r.stdout
+        assert "DID NOT HAPPEN" not in out
+        customer = "wmQ2vRDgAAhZk9wD2pT8xYFq1mGx_n4A"
+        violations = [
+            tuple(v)
+            for v in fetch(
+                db, "SELECT id, member, rule_id, verdict, matched, status FROM violation ORDER BY id"
+            )
+        ]
+        assert [v[1:4] for v in violations] == [
+            ("lisi", "C1", "warn"),
+            ("lisi", "C1", "remove"),
+            (customer, "C1", "warn"),
+            (customer, "C1", "advise"),
+            ("zhouba", "C1", "warn"),
+            ("sunqi", "C7", "remind"),
+        ]
+        for vid, _, rule, verdict, _, _ in violations:
+            assert f"violation #{vid}: {rule} {verdict} " in out
+        assert violations[3][5] == "open" and "陈先生 still in 华东客户服务群; status of the violation" in out
+        matched = violations[4][4]
+        assert "加 薇 信" in matched and re.search(rf"^ +matched \.+ {re.escape(matched)}$", out, flags=re.M)
+        # Only archived messages and their notices reached the service for these chapters.
+        archived = fetch(db, "SELECT from_user, chat_id FROM inbound_event WHERE source = 'archive'")
+        assert sorted(tuple(a) for a in archived) == sorted(
+            [("lisi", "wrsales2024")] * 2
+            + [(customer, CUSTOMER_CHAT)] * 2
+            + [("zhouba", "wrsales2024"), ("sunqi", "wrsales2024")]
+        )
+        actions = [tuple(a) for a in fetch(db, "SELECT kind, status, params FROM action ORDER BY id")]
+        sent = "\n".join(json.loads(p)["body"]["content"] for k, _, p in actions if k.startswith("send_"))
+        quoted = re.findall(r"^ +│ (.*)$", out, flags=re.M)
+        assert len(quoted) >= 8 and all(line in sent.splitlines() for line in quoted)
+        assert any("C1" in q and "销售部工作群" in q for q in quoted)  # the warning's rule id line
+        assert any("申诉" in q for q in quoted) and any("C7" in q for q in quoted)
+        removals = [json.loads(p) for k, s, p in actions if k == "remove_member" and s == "done"]
+        assert {"chatid": "wrsales2024", "userids": ["lisi"]} in removals
+        assert not [p for k, _, p in actions if k == "remove_member" and CUSTOMER_CHAT in p]
+        assert re.search(r"销售部工作群 members now \(WeCom\) \.+ zhangsan, zhouba, sunqi$", out, flags=re.M)
+        assert re.search(r"孙七's strikes \(GET /api/v1/strikes\) \.+ 0$", out, flags=re.M)
+        summary = out.split("What the service recorded (GET /api/v1/violations)")[1]
+        assert [int(n) for n in re.findall(r"^ +#(\d+) ", summary, flags=re.M)] == [v[0] for v in violations]
+
+    def test_what_did_not_happen_is_said_and_fails_the_demo(self, tmp_path: Path) -> None:
+        """Members write everyday talk instead of the ad: the service rightly decides nothing, and
+        the demo says the warning and the removal did not happen and exits 1 (never pretends)."""
+        db = f"sqlite+aiosqlite:///{tmp_path / 'unexpected.db'}"
+        script = (
+            "import sys\n"
+            "from app.devtools import demo_content\n"
+            "demo_content.AD = demo_content.WORK\n"
+            "demo_content.WAIT_S = 2.0\n"
+            "from app.devtools.demo import run_demo\n"
+            "sys.exit(run_demo(database_url=sys.argv[1]))\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WARDEN_")}
+        env["WARDEN_DEMO_PACE"] = "0"
+        r = subprocess.run(
+            [sys.executable, "-c", script, db],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "✗ DID NOT HAPPEN: a decision on 李四's message: nothing recorded within 2 s" in r.stdout
+        assert "The story did not go as expected (4):" in r.stdout
+        assert "violation #" in r.stdout  # the evasion and the quiet hour still played, and were told
+        assert not fetch(db, "SELECT id FROM violation WHERE member = 'lisi'")
 
     def test_its_own_database_recreated_on_each_run(self, tmp_path: Path) -> None:
         """Not the database `serve` uses (WARDEN_DATABASE_URL or ./wecom-warden.db): a file of its
@@ -231,7 +317,8 @@ class TestDemo:
         assert not serving.exists() and not (tmp_path / "wecom-warden.db").exists()
         demo_db = f"sqlite+aiosqlite:///{tmp_path / 'wecom-warden-demo.db'}"
         assert len(fetch(demo_db, "SELECT id FROM admin_token")) == 1
-        assert len(fetch(demo_db, "SELECT id FROM inbound_event")) == 7
+        # The morning's seven callbacks, then six archive notices and the six messages they announced.
+        assert len(fetch(demo_db, "SELECT id FROM inbound_event")) == 7 + 6 + 6
 
     def test_sigterm_revokes_its_token_as_ctrl_c_does(self, tmp_path: Path) -> None:
         db = f"sqlite+aiosqlite:///{tmp_path / 'kept.db'}"
