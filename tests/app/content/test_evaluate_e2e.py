@@ -126,9 +126,8 @@ class TestWordListsTakeEffect:
         assert _flagged(world) == [("zhouba", "C1")]
 
         # Drop the word and add another: on SQLite the new row takes the dropped row's id.
-        assert world.api("DELETE", "/api/v1/wordlists/C1", {"words": ["蓝莓果园"], "scope": APP_CHAT}).json()[
-            "words"
-        ] == []
+        dropped = world.api("DELETE", "/api/v1/wordlists/C1", {"words": ["蓝莓果园"], "scope": APP_CHAT})
+        assert dropped.json()["words"] == []
         world.api("POST", "/api/v1/wordlists/C1", {"words": ["草莓果园"], "scope": APP_CHAT})
         world.archive(
             {"from": "sunqi", "roomid": APP_CHAT, "content": "周末去蓝莓果园摘果", "msgtime": at + 1000},
