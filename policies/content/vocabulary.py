@@ -43,6 +43,7 @@ REGEX_PREFIX = "re:"  # an admin word starting with this is a regular expression
 class Kind(StrEnum):
     DECISIVE = "decisive"  # sanctions alone
     WEAK = "weak"  # adds up with other evidence in a window; never sanctions alone
+    PROMO = "promo"  # a weak word that sells (优惠, 特价, 详询): like WEAK, and lets a window sanction
     ALLOW = "allow"  # a benign superstring: cancels the deny words it contains
     CONTACT = "contact"  # a contact channel (微信, qq, 薇信): evidence when an id follows
     INVITE = "invite"  # an invitation to contact (加微信, 加v)
@@ -177,7 +178,7 @@ def build_vocabulary(
             if rule_id not in RULE_FILES:
                 raise ValueError(f"no keyword rule {rule_id!r} (known: {', '.join(RULE_FILES)})")
             for word in changes.removed:
-                for kind in (Kind.DECISIVE, Kind.WEAK):
+                for kind in (Kind.DECISIVE, Kind.WEAK, Kind.PROMO):
                     chosen.pop((word, rule_id, kind), None)
                 regexes.pop((rule_id, word), None)
             for word in changes.added:
@@ -194,6 +195,7 @@ def build_vocabulary(
                     continue
                 _canonical_word(word, strict=True)
                 chosen.pop((word, rule_id, Kind.WEAK), None)
+                chosen.pop((word, rule_id, Kind.PROMO), None)
                 chosen[(word, rule_id, Kind.DECISIVE)] = Entry(word, Kind.DECISIVE, rule_id, admin=True)
 
     by_text: dict[str, list[Entry]] = {}
