@@ -52,6 +52,7 @@ _EMOJI_CODE_RE = re.compile(r"\[([^\[\]\s]{1,4})\]")
 # Runs of one non-ASCII character (ASCII letters and digits never collapse: qq, 138 0000 1111).
 _REPEAT_RE = re.compile(r"([^\x00-\x7f])\1+")
 _HAS_REPEAT = re.compile(r"([^\x00-\x7f])\1")
+_RUN_HEAD = re.compile(r"([^\x00-\x7f])(?=\1)")  # a character the next one repeats
 # Code points covered by the list form of the table (planes 0 and 1: CJK, emoji); above them
 # characters pass unchanged.
 _LIST_SPAN = 0x20000
@@ -140,11 +141,8 @@ class Canonical:
             marked = self._source.translate(_marking_list())
             if len(marked) == len(self._source):
                 index = [i for i, ch in enumerate(marked) if ch != "\x00"]
-                if len(index) != len(self.text):  # collapse repeats the way _REPEAT_RE did
-                    kept = [marked[i] for i in index]
-                    index = [
-                        index[j] for j, ch in enumerate(kept) if j == 0 or ch != kept[j - 1] or ch < "\x80"
-                    ]
+                if len(index) != len(self.text):  # collapse repeats the way _collapse did
+                    index = _collapsed_offsets(marked.replace("\x00", ""), index)
                 if len(index) == len(self.text):
                     self._index = index
                     return index
@@ -178,6 +176,26 @@ class Canonical:
         return self.original[a:b]
 
 
+def _collapsed_offsets(kept: str, index: list[int]) -> list[int]:
+    """`index` (one offset per character of `kept`) without the characters _collapse removes: one
+    scan for runs and list slices, instead of two Python passes over every character."""
+    m = _HAS_REPEAT.search(kept)
+    if m is None:
+        return index
+    out: list[int] = []
+    pos, size = 0, len(kept)
+    while m is not None:
+        at = m.start()
+        ch, end = kept[at], at + 2
+        while end < size and kept[end] == ch:
+            end += 1
+        out.extend(index[pos : at + 1])
+        pos = end
+        m = _HAS_REPEAT.search(kept, end)
+    out.extend(index[pos:])
+    return out
+
+
 def canonical(text: str) -> Canonical:
     """The canonical form of a message or a keyword (the same mapping for both)."""
     source = _blank_emoji_codes(text) if "[" in text else text
@@ -185,25 +203,11 @@ def canonical(text: str) -> Canonical:
 
 
 def _collapse(text: str) -> str:
-    """Runs of one non-ASCII character → one (what `_REPEAT_RE.sub(r"\1", text)` does, at half
-    the cost: measured 3.6 µs vs 7.4 µs per 200 characters, because `re.sub` with a template
-    expands every match in Python and retries the backreference at every position twice). One
-    `_HAS_REPEAT` scan over the text, resumed after each run; most messages have no run at all."""
-    m = _HAS_REPEAT.search(text)
-    if m is None:
-        return text
-    parts: list[str] = []
-    pos, size = 0, len(text)
-    while m is not None:
-        at = m.start()
-        ch, end = text[at], at + 2
-        while end < size and text[end] == ch:
-            end += 1
-        parts.append(text[pos : at + 1])
-        pos = end
-        m = _HAS_REPEAT.search(text, end)
-    parts.append(text[pos:])
-    return "".join(parts)
+    """Runs of one non-ASCII character → one (what `_REPEAT_RE.sub(r"\1", text)` does): every
+    character followed by the same one is removed, with an empty replacement, so `re.sub` never
+    calls back into Python. Measured per 200 characters of chit-chat (most of it has 哈哈哈):
+    4.0 µs, against 7.4 µs for the template form, which expands every match in Python."""
+    return _RUN_HEAD.sub("", text)
 
 
 def canonical_text(text: str) -> str:

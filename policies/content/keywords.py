@@ -127,13 +127,13 @@ class Scan:
         found: list[tuple[Pattern, int, int]] = []
         for index, start, end in raw:
             pattern = patterns[index]
-            if any(e.kind is Kind.ALLOW for e in pattern.entries):
+            if pattern.allows:
                 allowed.append((start, end))
-            if any(e.kind is not Kind.ALLOW for e in pattern.entries):
+            if pattern.denies:
                 found.append((pattern, start, end))
         hits: list[Hit] = []
         for pattern, start, end in found:
-            if any(a <= start and end <= b and (a, b) != (start, end) for a, b in allowed):
+            if allowed and any(a <= start and end <= b and (a, b) != (start, end) for a, b in allowed):
                 continue
             if (pattern.check_left or pattern.check_right) and not self._bounded(pattern, start, end):
                 continue
@@ -156,6 +156,13 @@ class Scan:
     def _bounded(self, pattern: Pattern, start: int, end: int) -> bool:
         """Latin and digit word boundaries, read in the ORIGINAL text: "sm" is not in "sms", but
         "s m s" does not hide it either. Contact words may be followed by digits (vx123456)."""
+        ctext = self.canonical.text
+        # Canonical neighbours that are not letters or digits settle it without the offset index:
+        # a letter or digit next to the span in the original would be next to it here too.
+        left_free = not pattern.check_left or start == 0 or not _is_alnum(ctext[start - 1])
+        right_free = not pattern.check_right or end == len(ctext) or not _is_alnum(ctext[end])
+        if left_free and right_free:
+            return True
         a, b = self.canonical.span(start, end)
         original = self.canonical.original
         if pattern.check_left and a > 0:

@@ -71,6 +71,8 @@ class Pattern:
     entries: tuple[Entry, ...]
     check_left: bool  # starts with an ASCII letter or digit: needs a word boundary before it
     check_right: bool  # ends with one: needs a boundary after it (contact words: no letter after)
+    allows: bool = False  # some entry is an allow-list word
+    denies: bool = True  # some entry is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +221,8 @@ def build_vocabulary(
             tuple(entries),
             check_left=_ascii_alnum(text[0]),
             check_right=_ascii_alnum(text[-1]),
+            allows=any(e.kind is Kind.ALLOW for e in entries),
+            denies=any(e.kind is not Kind.ALLOW for e in entries),
         )
         for text, entries in by_text.items()
     )
