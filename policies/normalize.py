@@ -122,12 +122,13 @@ class Canonical:
     """A text in canonical form: `text` is what keywords are matched against; `span()` maps a
     match back to offsets in the original (computed on first use, so only for messages that hit)."""
 
-    __slots__ = ("_index", "_source", "original", "text")
+    __slots__ = ("_index", "_marked", "_source", "original", "text")
 
-    def __init__(self, original: str, text: str, source: str) -> None:
+    def __init__(self, original: str, text: str, source: str, marked: str | None = None) -> None:
         self.original = original
         self.text = text
         self._source = source  # the original with WeCom emoji codes blanked (same length)
+        self._marked = marked  # the source through the marking table (dropped characters as NUL)
         self._index: list[int] | None = None
 
     def __repr__(self) -> str:
@@ -138,7 +139,9 @@ class Canonical:
         if self._index is None:
             # Fast path: no expansion (🐧 → qq), so a 1:1 marked copy (dropped characters as NUL)
             # gives the kept characters in order; repeats are collapsed as _REPEAT_RE did.
-            marked = self._source.translate(_marking_list())
+            marked = self._marked
+            if marked is None:
+                marked = self._source.translate(_marking_list())
             if len(marked) == len(self._source):
                 index = [i for i, ch in enumerate(marked) if ch != "\x00"]
                 if len(index) != len(self.text):  # collapse repeats the way _collapse did
@@ -199,7 +202,11 @@ def _collapsed_offsets(kept: str, index: list[int]) -> list[int]:
 def canonical(text: str) -> Canonical:
     """The canonical form of a message or a keyword (the same mapping for both)."""
     source = _blank_emoji_codes(text) if "[" in text else text
-    return Canonical(text, _collapse(source.translate(_translate_list())), source)
+    # One translation through the marking table (dropped characters become NUL, 1:1 unless a symbol
+    # expands: 🐧 → qq): removing the NULs gives the matching text, and the marked copy is kept
+    # for the offset index of messages that hit, so it is never translated twice.
+    marked = source.translate(_marking_list())
+    return Canonical(text, _collapse(marked.replace("\x00", "")), source, marked)
 
 
 def _collapse(text: str) -> str:

@@ -60,6 +60,15 @@ class TestCanonicalText:
             assert _collapse(text) == _REPEAT_RE.sub(r"\1", text), text
         assert _collapse("傻傻傻逼逼 qq 谢谢") == "傻逼 qq 谢"
 
+    def test_the_text_is_the_list_table_and_the_collapse(self) -> None:
+        # canonical() reads the marking table (NUL for dropped characters) and removes the NULs:
+        # the same text as translating with the list table, expansions (🐧 → qq) included.
+        rng = random.Random(9)
+        pool = "加微信 ，。！臺灣①壹ＡＢａbc🐧📞+\u200b傻傻逼qq11 é𝐰\x00"
+        for _ in range(2000):
+            text = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 30)))
+            assert canonical(text).text == _REPEAT_RE.sub(r"\1", text.translate(_translate_list())), text
+
     def test_every_mapped_character_is_a_fixed_point(self) -> None:
         table = char_table()
         for code, out in table.items():
