@@ -94,10 +94,15 @@ def run(args: argparse.Namespace) -> int:
             continue
         rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
         strict, loose = Tally(), Tally()
+        negatives = any_warn = any_flag = 0  # negatives flagged by ANY rule (not only the category's)
         for row in rows:
             decisions = judge(row["text"], policies)
             relevant = [d for d in decisions if rules is None or d.rule_id in rules]
             positive = label is not None and row["label"] == label
+            if not positive:
+                negatives += 1
+                any_warn += any(d.verdict is Verdict.WARN for d in decisions)
+                any_flag += bool(decisions)
             warned = any(d.verdict is Verdict.WARN for d in relevant)
             strict.add(positive, warned)
             loose.add(positive, bool(relevant))
@@ -108,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
                 loose.examples.append(f"{first.rule_id} {first.verdict.value} «{first.matched}»")
         print(strict.row(f"{title} warn"))
         print(loose.row(f"{title} warn+review"))
+        if rules is not None and negatives:
+            print(f"   its negatives flagged by any rule: warn {any_warn / negatives:.2%}, "
+                  f"warn+review {any_flag / negatives:.2%}")  # fmt: skip
         if args.verbose:
             counts = ", ".join(f"{k} {v}" for k, v in sorted(loose.rules.items()))
             print(f"   decisions by rule:verdict:label: {counts}")

@@ -4,13 +4,30 @@ Each rule family is a policy class; all of them read the same `Scan` of a messag
 canonicalisation, one pass of one Aho–Corasick automaton), memoised by `KeywordScanner.scan`.
 
 Evidence is weighted. A decisive word sanctions alone (WARN with a strike and a private reminder:
-the lead's ladder turns strikes into warnings and removals). Weak words (优惠, 活动, 咨询) count
-only together with other evidence within `window` canonical characters: contact ids (微信/QQ/VX
-followed by an id), URLs, phone numbers, money and selling promises. A finding needs
-`sanction_score` points and at least one piece of "reach" evidence (a contact id, a URL, a phone)
-to sanction; with `review_score` points it goes to an admin (REVIEW); a weak word alone does
-nothing. Quoted text (a quote-reply's embedded quote) is out of scope: a member is not judged again
-for the words of someone they quote.
+the lead's ladder turns strikes into warnings and removals). Weak words count only together with
+other evidence within `window` canonical characters: contact ids (微信/QQ/VX followed by an id),
+URLs (policies.content.urls.find_urls, the links policy's finder), phone numbers, money and selling
+promises. Points: a weak word 1, a promise 1, money 1, a phone 1, a URL 1 (2 for C2: gambling or
+porn wording next to a link is how those sites are advertised), a contact id 2, a contact
+INVITATION with an id 3 (加我微信 abc123: it asks members to move off the group). With
+`review_score` points a finding goes to an admin (REVIEW); a weak word alone does nothing.
+
+To sanction, a window needs `sanction_score` points, one piece of "reach" evidence (a contact id,
+a URL, a phone) AND something that sells: a `[promo]` word (优惠, 特价, 详询: weak words that only
+a seller writes), a promise (限时, 免费领取), or two different weak words. Where the line is, and
+why: colleagues legitimately write "加我微信 zhang88" to each other, and work chat is full of the
+business words in `[weak]` (活动, 咨询, 报名, 会员). So an invitation with an id alone, or with one
+business word ("加我微信 zs88，活动细节私聊"), goes to REVIEW; an invitation with an id and a
+selling word ("加我微信 abc123，优惠多多") is an ad and WARNs (CONTENT.md technique 9: contact
+invitations are decisive when they come with promotion). A money amount adds a point but does not
+sell by itself (a colleague asking for 15元 back). An evasive spelling of the invitation (加V,
+薇信 + id) is decisive on its own: colleagues have no reason to hide a contact word.
+
+C5: a weak insult word aimed at someone (你个垃圾, 你这个神经病, 你们这些废物) is decisive: the
+second-person frame is what makes 垃圾 or 神经病 an insult rather than a topic.
+
+Quoted text (a quote-reply's embedded quote) is out of scope: a member is not judged again for the
+words of someone they quote.
 """
 
 from __future__ import annotations
@@ -20,9 +37,9 @@ import threading
 from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 from policies.base import ChatMessage, Decision, PolicyContext, Remedy, Verdict
+from policies.content.urls import find_urls
 from policies.content.vocabulary import (
     Entry,
     Kind,
@@ -38,14 +55,18 @@ _ID_RE = re.compile(r"(?:号码|号|id|是|为)?([a-z][a-z0-9]{5,19}|[0-9][a-z0-
 _GROUP_ID_RE = re.compile(r"(?:号码|号|是)?([0-9]{5,12})")
 _PHONE_RE = re.compile(r"(?<![0-9])(?:86)?(1[3-9][0-9]{9}|400[0-9]{7})(?![0-9])")
 _MONEY_RE = re.compile(r"[0-9]+(?:元|块钱|万元|美元|rmb)")
-# A private, deliberately small URL check (policies/content/urls.py is the real one).
-_URL_RE = re.compile(
-    r"(?i)\b(?:https?://[^\s，。！？]+|www\.[a-z0-9-]+(?:\.[a-z0-9-]+)+|"
-    r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|top|xyz|vip|cc|me|io|info|club|shop|site|app|ly|gl)\b)"
+# Characters a URL needs somewhere (a dot of any width, or 点 as in "baidu点com"): without one,
+# find_urls is not called at all.
+_URL_HINT = re.compile("[.\u3002\uff0e\uff61\ufe52\u70b9\u9ede]")
+# C5: a weak insult word right after these is aimed at someone ("你个垃圾"), canonical text.
+_AIMED_RE = re.compile(
+    r"(?:你|妳|尼)(?:个|这个|这种|这|是个|就是个|真是个|真是|真|是|丫|丫的|们这些|们这群|们这帮|他妈|他妈的|tm)$"
 )
 _REACH = frozenset({"contact_id", "url", "phone"})
+_WORDS = frozenset({"weak", "promo"})
+_SELLING = frozenset({"promo", "promise"})
 
-_QUOTED = frozenset({"keyword", "weak", "contact_id", "group_id", "invite", "promise"})
+_QUOTED = frozenset({"keyword", "weak", "promo", "contact_id", "group_id", "invite", "promise"})
 _STRIKE = (Remedy.RECORD_STRIKE, Remedy.REMIND_PRIVATELY)
 _REVIEW = (Remedy.REVIEW,)
 
@@ -89,6 +110,9 @@ class Scan:
             text = text[:at] + " " * len(quoted) + text[at + len(quoted) :]
         self.text = text
         self.canonical: Canonical = canonical(text)
+        self._phones: list[Item] | None = None
+        self._money: list[Item] | None = None
+        self._urls: list[Item] | None = None
         self.hits: list[Hit] = self._hits()
         # The hits per rule id (None: shared evidence words), so each policy reads only its own.
         self.by_rule: dict[str | None, list[Hit]] = {}
@@ -105,13 +129,13 @@ class Scan:
         found: list[tuple[Pattern, int, int]] = []
         for index, start, end in raw:
             pattern = patterns[index]
-            if any(e.kind is Kind.ALLOW for e in pattern.entries):
+            if pattern.allows:
                 allowed.append((start, end))
-            if any(e.kind is not Kind.ALLOW for e in pattern.entries):
+            if pattern.denies:
                 found.append((pattern, start, end))
         hits: list[Hit] = []
         for pattern, start, end in found:
-            if any(a <= start and end <= b and (a, b) != (start, end) for a, b in allowed):
+            if allowed and any(a <= start and end <= b and (a, b) != (start, end) for a, b in allowed):
                 continue
             if (pattern.check_left or pattern.check_right) and not self._bounded(pattern, start, end):
                 continue
@@ -134,6 +158,13 @@ class Scan:
     def _bounded(self, pattern: Pattern, start: int, end: int) -> bool:
         """Latin and digit word boundaries, read in the ORIGINAL text: "sm" is not in "sms", but
         "s m s" does not hide it either. Contact words may be followed by digits (vx123456)."""
+        ctext = self.canonical.text
+        # Canonical neighbours that are not letters or digits settle it without the offset index:
+        # a letter or digit next to the span in the original would be next to it here too.
+        left_free = not pattern.check_left or start == 0 or not _is_alnum(ctext[start - 1])
+        right_free = not pattern.check_right or end == len(ctext) or not _is_alnum(ctext[end])
+        if left_free and right_free:
+            return True
         a, b = self.canonical.span(start, end)
         original = self.canonical.original
         if pattern.check_left and a > 0:
@@ -148,26 +179,39 @@ class Scan:
         return True
 
     # Lazily computed evidence: only for messages that already hold a rule word or contact word.
-    @cached_property
+    # Plain attributes rather than functools.cached_property, which takes a lock on every read in
+    # Python 3.11 (a third of a microsecond each, several times per policy).
+    @property
     def phones(self) -> list[Item]:
-        found = _PHONE_RE.finditer(self.canonical.text)
-        return [Item("phone", m.group(1), m.start(1), m.end(1), 1) for m in found]
+        if self._phones is None:
+            found = _PHONE_RE.finditer(self.canonical.text)
+            self._phones = [Item("phone", m.group(1), m.start(1), m.end(1), 1) for m in found]
+        return self._phones
 
-    @cached_property
+    @property
     def money(self) -> list[Item]:
-        found = _MONEY_RE.finditer(self.canonical.text)
-        return [Item("money", m.group(), m.start(), m.end(), 1) for m in found]
+        if self._money is None:
+            found = _MONEY_RE.finditer(self.canonical.text)
+            self._money = [Item("money", m.group(), m.start(), m.end(), 1) for m in found]
+        return self._money
 
-    @cached_property
+    @property
     def urls(self) -> list[Item]:
+        if self._urls is None:
+            self._urls = self._find_urls()
+        return self._urls
+
+    def _find_urls(self) -> list[Item]:
+        """URLs in the text (find_urls, original offsets → canonical ones) and link cards; weight 1
+        (a policy may weigh them more)."""
         items: list[Item] = []
-        if "." in self.text or "。" in self.text or "．" in self.text:
-            index = None
-            for m in _URL_RE.finditer(self.text):
-                index = index or self.canonical.index()
-                start = bisect_left(index, m.start())
-                end = max(start, bisect_left(index, m.end()))
-                items.append(Item("url", m.group(), start, end, 1))
+        found = find_urls(self.text) if _URL_HINT.search(self.text) else []
+        if found:
+            index = self.canonical.index()
+            for hit in found:
+                start = bisect_left(index, hit.start)
+                end = max(start, bisect_left(index, hit.end))
+                items.append(Item("url", hit.url, start, end, 1))
         size = len(self.canonical.text)
         items += [Item("url", link, 0, size, 1) for link in self.message.links]  # cards: the whole message
         return items
@@ -189,6 +233,10 @@ def _outermost(items: list[Item]) -> list[Item]:
             continue
         kept.append(item)
     return kept
+
+
+def _reweigh(item: Item, weight: int) -> Item:
+    return Item(item.kind, item.value, item.start, item.end, weight)
 
 
 def _is_alnum(ch: str) -> bool:
@@ -233,6 +281,7 @@ class KeywordPolicy:
     statement = ""  # the rule in one Chinese sentence, quoted in every reason
     uses_features = False  # contact ids, URLs, phones, money and promises count as evidence
     bare_contacts = False  # C1: a contact id alone is evidence of an ad (REVIEW; evasive: WARN)
+    url_weight = 1  # points for a URL near a rule word
 
     def __init__(
         self,
@@ -266,8 +315,12 @@ class KeywordPolicy:
             entry = hit.entry
             if entry.kind is Kind.DECISIVE:
                 decisive.append((Item("keyword", entry.word, hit.start, hit.end, 3), "含违规词"))
-            elif entry.kind is Kind.WEAK:
-                words.append(Item("weak", entry.word, hit.start, hit.end, 1))
+            elif entry.kind is Kind.WEAK or entry.kind is Kind.PROMO:
+                aimed = self._aimed(scan, hit)
+                if aimed is not None:
+                    decisive.append(aimed)
+                else:
+                    words.append(Item(entry.kind.value, entry.word, hit.start, hit.end, 1))
         for hit in shared:
             contacts += self._feature(hit, decisive)
         for rule in scan.vocabulary.regexes:
@@ -283,15 +336,21 @@ class KeywordPolicy:
             return []
         items = words + contacts
         if self.uses_features and words:
-            items += scan.phones + scan.money + scan.urls
+            items += scan.phones + scan.money
+            items += [u if self.url_weight == u.weight else _reweigh(u, self.url_weight) for u in scan.urls]
         return self._weigh(scan, items)
+
+    def _aimed(self, scan: Scan, hit: Hit) -> tuple[Item, str] | None:
+        """A weak word that is decisive in its context (C5: aimed at someone); None by default."""
+        return None
 
     def _feature(self, hit: Hit, decisive: list[tuple[Item, str]]) -> list[Item]:
         entry = hit.entry
         if entry.kind is Kind.PROMISE:
             return [Item("promise", entry.word, hit.start, hit.end, 1)] if self.uses_features else []
         if entry.kind in (Kind.CONTACT, Kind.INVITE) and hit.contact_id:
-            item = Item("contact_id", f"{entry.word} {hit.contact_id}", hit.start, hit.id_end, 2)
+            weight = 3 if entry.kind is Kind.INVITE else 2  # an invitation asks to move off the group
+            item = Item("contact_id", f"{entry.word} {hit.contact_id}", hit.start, hit.id_end, weight)
             if self.bare_contacts and hit.evasive:
                 decisive.append((item, "含变体联系方式"))
             return [item]
@@ -302,9 +361,9 @@ class KeywordPolicy:
     def _weigh(self, scan: Scan, items: list[Item]) -> list[Decision]:
         """The best window around each rule word or contact id: points, and whether it reaches out."""
         items = _outermost(items)
-        best: tuple[int, bool, Item, list[Item]] | None = None
+        best: tuple[tuple[bool, int, bool], Item, list[Item]] | None = None
         for anchor in items:
-            if anchor.kind not in ("weak", "contact_id"):
+            if anchor.kind not in _WORDS and anchor.kind != "contact_id":
                 continue
             whole = len(scan.canonical.text)  # link cards span the whole message: always near
             lo, hi = anchor.start - self.window, anchor.start + self.window
@@ -314,15 +373,17 @@ class KeywordPolicy:
                 seen.setdefault((i.kind, i.value), i)
             score = sum(i.weight for i in seen.values())
             reach = any(i.kind in _REACH for i in seen.values())
-            has_word = any(i.kind == "weak" for i in seen.values())
-            if not has_word and not self.bare_contacts:
+            words = sum(i.kind in _WORDS for i in seen.values())
+            if not words and not self.bare_contacts:
                 continue
-            if best is None or (score, reach) > (best[0], best[1]):
-                best = (score, reach, anchor, list(seen.values()))
+            sells = words > 0 and (words >= 2 or any(i.kind in _SELLING for i in seen.values()))
+            key = (score >= self.sanction_score and reach and sells, score, reach)
+            if best is None or key > best[0]:
+                best = (key, anchor, list(seen.values()))
         if best is None:
             return []
-        score, reach, anchor, evidence = best
-        if score >= self.sanction_score and reach and any(i.kind == "weak" for i in evidence):
+        (sanction, score, _), anchor, evidence = best
+        if sanction:
             return [self._decision(scan, Verdict.WARN, anchor, "含推广内容及联系方式", evidence)]
         if score >= self.review_score:
             return [self._decision(scan, Verdict.REVIEW, anchor, "疑似违规，请管理员复核", evidence)]
@@ -378,6 +439,7 @@ class PornGamblingKeywords(KeywordPolicy):
     rule_id = "C2"
     statement = "群内禁止发布色情、赌博内容"
     uses_features = True
+    url_weight = 2
 
 
 class PoliticalKeywords(KeywordPolicy):
@@ -402,6 +464,13 @@ class InsultKeywords(KeywordPolicy):
     name = "insult-keywords"
     rule_id = "C5"
     statement = "群内禁止人身攻击、辱骂和粗言秽语"
+
+    def _aimed(self, scan: Scan, hit: Hit) -> tuple[Item, str] | None:
+        ctext = scan.canonical.text
+        m = _AIMED_RE.search(ctext, max(0, hit.start - 6), hit.start)
+        if m is None:
+            return None
+        return Item("keyword", ctext[m.start() : hit.end], m.start(), hit.end, 3), "含辱骂他人的言语"
 
 
 class SolicitationKeywords(KeywordPolicy):

@@ -43,6 +43,7 @@ REGEX_PREFIX = "re:"  # an admin word starting with this is a regular expression
 class Kind(StrEnum):
     DECISIVE = "decisive"  # sanctions alone
     WEAK = "weak"  # adds up with other evidence in a window; never sanctions alone
+    PROMO = "promo"  # a weak word that sells (优惠, 特价, 详询): like WEAK, and lets a window sanction
     ALLOW = "allow"  # a benign superstring: cancels the deny words it contains
     CONTACT = "contact"  # a contact channel (微信, qq, 薇信): evidence when an id follows
     INVITE = "invite"  # an invitation to contact (加微信, 加v)
@@ -70,6 +71,8 @@ class Pattern:
     entries: tuple[Entry, ...]
     check_left: bool  # starts with an ASCII letter or digit: needs a word boundary before it
     check_right: bool  # ends with one: needs a boundary after it (contact words: no letter after)
+    allows: bool = False  # some entry is an allow-list word
+    denies: bool = True  # some entry is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,7 @@ def build_vocabulary(
             if rule_id not in RULE_FILES:
                 raise ValueError(f"no keyword rule {rule_id!r} (known: {', '.join(RULE_FILES)})")
             for word in changes.removed:
-                for kind in (Kind.DECISIVE, Kind.WEAK):
+                for kind in (Kind.DECISIVE, Kind.WEAK, Kind.PROMO):
                     chosen.pop((word, rule_id, kind), None)
                 regexes.pop((rule_id, word), None)
             for word in changes.added:
@@ -194,6 +197,7 @@ def build_vocabulary(
                     continue
                 _canonical_word(word, strict=True)
                 chosen.pop((word, rule_id, Kind.WEAK), None)
+                chosen.pop((word, rule_id, Kind.PROMO), None)
                 chosen[(word, rule_id, Kind.DECISIVE)] = Entry(word, Kind.DECISIVE, rule_id, admin=True)
 
     by_text: dict[str, list[Entry]] = {}
@@ -217,6 +221,8 @@ def build_vocabulary(
             tuple(entries),
             check_left=_ascii_alnum(text[0]),
             check_right=_ascii_alnum(text[-1]),
+            allows=any(e.kind is Kind.ALLOW for e in entries),
+            denies=any(e.kind is not Kind.ALLOW for e in entries),
         )
         for text, entries in by_text.items()
     )

@@ -67,6 +67,33 @@ SANCTIONED = [
     ("扫码进群领福利", "C11"),
     ("qq群 ①②③④⑤⑥⑦⑧", "C11"),  # a group number in circled digits
     ("🐧群号：壹贰叁肆伍陆", "C11"),  # 🐧 → qq, financial numerals → digits
+    # gambling brands and bonuses, and a URL as C2 evidence
+    ("今晚澳门新葡京 上线送彩金 www.xpj888.com", "C2"),
+    ("今晚澳門新葡京，上線送彩金 ｗｗｗ．ｘｐｊ８８８．ｃｏｍ", "C2"),  # traditional, full-width
+    ("博彩 彩票 xpj888.com", "C2"),  # two weak gambling words + a URL (weight 2 in C2)
+    ("幸 运 飞 艇 计 划", "C2"),
+    # a contact invitation with an id and a selling word
+    ("加我微信 abc123，优惠多多", "C1"),
+    ("加我微信：abc123 全场特价", "C1"),
+    ("加我威信 abc123", "C1"),  # an evasive spelling is decisive alone
+    # ad conventions
+    ("退订回N", "C1"),
+    ("代 开 普 票", "C1"),
+    ("复制这条信息，打开手机淘宝", "C1"),
+    ("黑户可贷，当天放款", "C1"),
+    ("限时优惠 详情见 https://shop.example.top/sale", "C1"),  # promo + promise + URL
+    # insults aimed at someone, foul-language initials
+    ("你个垃圾", "C5"),
+    ("你這個神經病", "C5"),  # traditional
+    ("你 们 这 些 废 物", "C5"),  # spaced
+    ("tmd 又改需求", "C5"),
+    ("你妈卖批", "C5"),
+    # incitement
+    ("把他们砍死他们一个不留", "C4"),
+    ("加裙 12345678", "C11"),  # 裙 for 群
+    ("凭此短信到店享受折扣", "C1"),
+    ("老师带单，稳赚不赔", "C10"),
+    ("宝妈兼职，在家可做", "C10"),
 ]
 
 BENIGN = [
@@ -88,6 +115,15 @@ BENIGN = [
     "师傅明天上门服务，记得留人",  # a home-service company's work chat
     "平台严查刷单行为，请运营注意",
     "好的👍",
+    "18K彩金戒指很好看",  # 彩金 is also a jewellery word: weak, alone nothing
+    "金沙江边散步",
+    "进程都杀了，重启一下",  # "killed the processes"
+    "把垃圾倒了，你们垃圾袋放哪了",  # 你们 + 垃圾: not aimed (垃圾袋 is allowed; 垃圾倒 no frame)
+    "你个子挺高",
+    "玉米棒子真好吃",
+    "首付交了多少",
+    "脑瘫患者康复中心的志愿者活动",
+    "电子游艺厅改造项目的图纸",  # an arcade: a weak C2 word alone
 ]  # fmt: skip
 
 
@@ -131,6 +167,33 @@ class TestWeakEvidence:
         found = judge(text)
         assert found, text
         assert all(d.verdict is R and d.remedies == (Remedy.REVIEW,) for d in found)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "加我微信 abc123",  # an invitation with an id, nothing else: colleagues do this
+            "加我微信 zs8888，活动细节私聊",  # + one business word: still no selling
+            "这次促销活动的优惠券和折扣怎么设置",  # a marketing team's chat: selling words, no reach
+            "活动详情见 https://intranet.example.com/event",  # business words + a URL
+            "博彩 xpj888.com",  # one weak C2 word + a URL
+            "微信 abc123456 优惠",  # a plain contact id (2) + one promo word (1): below the score
+        ],
+    )
+    def test_the_line_between_review_and_a_strike(self, text: str) -> None:
+        found = judge(text)
+        assert found, text
+        assert all(d.verdict is R for d in found), found
+
+    def test_an_invitation_with_an_id_outweighs_a_plain_contact_id(self) -> None:
+        assert [d.verdict for d in judge("加我微信 abc123，优惠多多")] == [W]
+        assert [d.verdict for d in judge("我微信 abc123，优惠多多")] == [R]
+
+    def test_a_url_counts_once_it_is_found_by_find_urls(self) -> None:
+        # find_urls reads full-width dots and 点; the old private regex did not know "点com"
+        d = judge("博彩 彩票 xpj888点com")[0]
+        assert (d.rule_id, d.verdict) == ("C2", W)
+        assert ("url", "xpj888点com") in d.evidence
+        assert judge("博彩 彩票 report.pdf") and judge("博彩 彩票 report.pdf")[0].verdict is R  # not a URL
 
     @pytest.mark.parametrize("text", ["优惠", "今天有活动", "咨询一下"])
     def test_one_weak_word_alone_does_nothing(self, text: str) -> None:

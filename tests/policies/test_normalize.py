@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from policies.normalize import _translate_list, canonical, canonical_text, char_table
+from policies.normalize import _REPEAT_RE, _collapse, _translate_list, canonical, canonical_text, char_table
 
 CANONICAL = [
     # (what a member wrote, the matching text)
@@ -51,6 +51,23 @@ class TestCanonicalText:
             got = fast[code] if code < len(fast) else chr(code)
             got = chr(got) if isinstance(got, int) else got
             assert got == expected, hex(code)
+
+    def test_collapsing_runs_agrees_with_the_regex(self) -> None:
+        rng = random.Random(8)
+        pool = "傻逼哈谢aa11 天"
+        for _ in range(2000):
+            text = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 30)))
+            assert _collapse(text) == _REPEAT_RE.sub(r"\1", text), text
+        assert _collapse("傻傻傻逼逼 qq 谢谢") == "傻逼 qq 谢"
+
+    def test_the_text_is_the_list_table_and_the_collapse(self) -> None:
+        # canonical() reads the marking table (NUL for dropped characters) and removes the NULs:
+        # the same text as translating with the list table, expansions (🐧 → qq) included.
+        rng = random.Random(9)
+        pool = "加微信 ，。！臺灣①壹ＡＢａbc🐧📞+\u200b傻傻逼qq11 é𝐰\x00"
+        for _ in range(2000):
+            text = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 30)))
+            assert canonical(text).text == _REPEAT_RE.sub(r"\1", text.translate(_translate_list())), text
 
     def test_every_mapped_character_is_a_fixed_point(self) -> None:
         table = char_table()
