@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -151,7 +152,9 @@ def load_filler() -> list[str]:
     return []
 
 
-def make_messages(rng: random.Random, n: int, day: datetime, filler: list[str]) -> tuple[list[dict[str, Any]], int]:
+def make_messages(
+    rng: random.Random, n: int, day: datetime, filler: list[str]
+) -> tuple[list[dict[str, Any]], int]:
     """`n` archive messages spread over 09:00-18:00 of `day` (quiet-hour posts at 23:xx);
     returns them and how many were built to break a rule."""
     start_ms = int(day.replace(hour=9, minute=0, second=0, microsecond=0).timestamp() * 1000)
@@ -238,7 +241,9 @@ def serve(port: int, content: bool, cpu: int | None) -> int:
     configure_logging(settings.log_level)
     names = [n for n in INSTALLED_DOMAINS if content or n != "app.content"]
     app = create_app(settings, run_worker=True, domains=installed_domains(names))
-    uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app, host=HOST, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10
+    )
     return 0
 
 
@@ -248,11 +253,21 @@ def running_service(
 ) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     port = free_port()
     log = tmp / f"service-{label}.log"
-    cmd = [sys.executable, "-m", "bench.pipeline", "--serve", str(port), "--content", "on" if content else "off"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.pipeline",
+        "--serve",
+        str(port),
+        "--content",
+        "on" if content else "off",
+    ]
     if cpu is not None:
         cmd += ["--service-cpu", str(cpu)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -307,7 +322,13 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
             "departments": [{"id": 1, "name": "基准测试公司", "parentid": 0}],
             "users": [{"userid": u, "name": u, "department": [1], "status": 1} for u in [OWNER, *MEMBERS]],
             "app_chats": [
-                {"chatid": CHAT, "name": "基准工作群", "owner": OWNER, "members": [OWNER, *MEMBERS], "created_by_app": True}
+                {
+                    "chatid": CHAT,
+                    "name": "基准工作群",
+                    "owner": OWNER,
+                    "members": [OWNER, *MEMBERS],
+                    "created_by_app": True,
+                }
             ],
         }
     )
@@ -332,16 +353,23 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
                 agent_id=sim.config.agent_id,
             )
             auth = {"Authorization": f"Bearer {keys['admin']}"}
-            r = httpx.post(f"{url}/api/v1/groups", json={"chat_id": CHAT, "kind": "app"}, headers=auth, timeout=30)
+            r = httpx.post(
+                f"{url}/api/v1/groups", json={"chat_id": CHAT, "kind": "app"}, headers=auth, timeout=30
+            )
             if r.status_code != 201:
                 raise RuntimeError(f"registering the group failed: {r.status_code} {r.text[:500]}")
             db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
             total = 0
             cpu_before = cpu_seconds(proc.pid)
+            spy: subprocess.Popen[bytes] | None = None
             for i in range(args.warmup + args.rounds):
+                if i == args.warmup and args.profile and content:
+                    spy = start_pyspy(proc.pid, tmp / "pyspy.txt", args.bench_cpu)
                 day = (datetime.now(TZ) + timedelta(days=1 + i)).replace(hour=0, minute=0)
                 messages, _bad = make_messages(rng, args.messages, day, filler)
-                r = httpx.post(f"{sim.base_url}/_sim/archive/messages", json={"messages": messages}, timeout=60)
+                r = httpx.post(
+                    f"{sim.base_url}/_sim/archive/messages", json={"messages": messages}, timeout=60
+                )
                 r.raise_for_status()
                 before = {
                     "judged": count(db, "SELECT count(*) FROM judged_message"),
@@ -359,14 +387,18 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
                 done_at = None
                 while time.monotonic() < deadline:
                     processed = count(
-                        db, "SELECT count(*) FROM inbound_event WHERE source = 'archive' AND status = 'processed'"
+                        db,
+                        "SELECT count(*) FROM inbound_event"
+                        " WHERE source = 'archive' AND status = 'processed'",
                     )
                     if processed >= total:
                         done_at = time.time()
                         break
                     time.sleep(0.005)
                 if done_at is None:
-                    raise RuntimeError(f"{label}: round {i + 1} not processed within {args.timeout} s; log {log}")
+                    raise RuntimeError(
+                        f"{label}: round {i + 1} not processed within {args.timeout} s; log {log}"
+                    )
                 write = None
                 if content:
                     while time.monotonic() < deadline and write is None:
@@ -408,11 +440,69 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
                     time.sleep(0.5)
                 sim.state.advance(16)
             run.cpu_s = cpu_seconds(proc.pid) - cpu_before
+            if spy is not None:
+                stop_pyspy(spy, tmp / "pyspy.txt", args.top)
             db.close()
-            problems = [ln for ln in log.read_text(errors="replace").splitlines() if "Traceback" in ln or "ERROR" in ln]
+            problems = [
+                ln
+                for ln in log.read_text(errors="replace").splitlines()
+                if "Traceback" in ln or "ERROR" in ln
+            ]
             if problems:
                 print(f"  ! the service logged {len(problems)} error lines (see {log})")
     return run
+
+
+def start_pyspy(pid: int, raw: Path, cpu: int) -> subprocess.Popen[bytes] | None:
+    pyspy = BIN / "py-spy"
+    if not pyspy.exists():
+        print("  py-spy is not in the venv (pip install py-spy): no profile")
+        return None
+    cmd = [str(pyspy), "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--function"]
+    cmd += ["--format", "raw", "--output", str(raw)]
+    if cpu >= 0:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached
+    return spy
+
+
+def stop_pyspy(spy: subprocess.Popen[bytes], raw: Path, top: int) -> None:
+    """Stop py-spy (it writes on SIGINT) and print self and inclusive shares of the hottest frames."""
+    spy.send_signal(signal.SIGINT)
+    try:
+        spy.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait()
+    if not raw.exists():
+        print("  py-spy wrote no profile")
+        return
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = [short(f) for f in stack.split(";")]
+        total += int(n)
+        own[frames[-1]] += int(n)
+        for frame in set(frames):
+            inclusive[frame] += int(n)
+    print(f"\nprofile of the service (py-spy, {total:,} samples of the measured rounds, all threads)")
+    for title, counter in (("self", own), ("inclusive", inclusive)):
+        print(f"  top {top} by {title} time:")
+        for frame, hits in counter.most_common(top):
+            print(f"    {100 * hits / max(total, 1):5.1f}%  {frame}")
+
+
+def short(frame: str) -> str:
+    for marker in ("site-packages/", "lib/python3.11/", f"{ROOT}/"):
+        if marker in frame:
+            head, _, rest = frame.partition("(")
+            return f"{head}({rest.split(marker, 1)[1]}"
+    return frame
 
 
 def pct(values: list[float], q: float) -> float:
@@ -442,22 +532,33 @@ def print_table(runs: list[Run], args: argparse.Namespace) -> None:
         )
     print()
     print("ratio: median msg/s against the content-off run (pull + store + normalise). CPU µs/msg is the")
-    print("service process's CPU time (executor included) over the measured rounds divided by their messages.")
+    print(
+        "service process's CPU time (executor included) over the measured rounds divided by their messages."
+    )
     print("p99 over a handful of rounds is the worst round; run more rounds for a steadier tail.")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=3000, help="archive messages per round (≤ 20,000)")
-    p.add_argument("--rounds", type=int, default=5, help=f"measured rounds per run (warm-up excluded, ≤ {MAX_ROUNDS})")
+    p.add_argument(
+        "--rounds", type=int, default=5, help=f"measured rounds per run (warm-up excluded, ≤ {MAX_ROUNDS})"
+    )
     p.add_argument("--warmup", type=int, default=1, help="rounds before measuring (caches, JIT of regexes)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds a round may take")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--service-cpu", type=int, default=0, help="core the service is pinned to (-1: not pinned)")
-    p.add_argument("--bench-cpu", type=int, default=1, help="core this process and the simulator use (-1: any)")
+    p.add_argument(
+        "--service-cpu", type=int, default=0, help="core the service is pinned to (-1: not pinned)"
+    )
+    p.add_argument(
+        "--bench-cpu", type=int, default=1, help="core this process and the simulator use (-1: any)"
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the content-off run")
-    p.add_argument("--no-filler", action="store_true", help="do not mix in LCCC chit-chat from ../shared/eval")
+    p.add_argument(
+        "--no-filler", action="store_true", help="do not mix in LCCC chit-chat from ../shared/eval"
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the service during the content-on run")
+    p.add_argument("--top", type=int, default=25, help="profile lines to print")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     p.add_argument("--content", choices=("on", "off"), default="on", help=argparse.SUPPRESS)

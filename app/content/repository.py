@@ -49,6 +49,57 @@ async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | Non
     return None if found is None else int(found[0])
 
 
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What the judged messages say about a new one: whether another source's copy of it was
+    judged already, and the sender's counters (`recent_counts`)."""
+
+    copied: bool
+    counts: dict[str, int]
+
+
+async def recent_activity(
+    session: AsyncSession,
+    *,
+    chat_id: str,
+    sender: str,
+    text_hash: str,
+    source: str,
+    now: datetime,
+    windows: dict[str, tuple[int, str | None]],
+) -> Recent:
+    """`copy_judged_elsewhere` and `recent_counts` in one statement (one index range scan of the
+    sender's messages in this group), for the message sent at `now`."""
+    c = JUDGED.c
+    copy_from, copy_to = now - COPY_WINDOW, now + COPY_WINDOW
+    columns = [
+        sa.func.count(
+            sa.case(
+                (sa.and_(c.text_hash == text_hash, c.source != source, c.sent_at >= copy_from), 1),
+                else_=None,
+            )
+        ).label("_copies")
+    ]
+    earliest = copy_from
+    for name, (window_s, kind) in windows.items():
+        since = now - timedelta(seconds=window_s)
+        earliest = min(earliest, since)
+        cond = [c.sent_at > since, c.sent_at <= now]
+        if kind is not None and kind.startswith("hash:"):
+            cond.append(c.text_hash == kind[5:])
+        elif kind is not None:
+            cond.append(c.msg_type == kind)
+        columns.append(sa.func.count(sa.case((sa.and_(*cond), 1), else_=None)).label(name))
+    row = (
+        await session.execute(
+            sa.select(*columns).where(
+                c.chat_id == chat_id, c.sender == sender, c.sent_at >= earliest, c.sent_at <= copy_to
+            )
+        )
+    ).one()
+    return Recent(copied=bool(row[0]), counts={name: int(row[i + 1] or 0) for i, name in enumerate(windows)})
+
+
 async def copy_judged_elsewhere(
     session: AsyncSession, *, chat_id: str, sender: str, text_hash: str, source: str, at: datetime
 ) -> bool:
@@ -235,6 +286,20 @@ async def word_list_version(session: AsyncSession, scopes: Sequence[str]) -> tup
         await session.execute(sa.select(sa.func.max(c.id), sa.func.count()).where(c.scope.in_(scopes)))
     ).one()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+async def word_list_versions(session: AsyncSession, scopes: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """`word_list_version` of each scope on its own, in one statement ((0, 0) for an empty one)."""
+    c = WORD.c
+    rows = (
+        await session.execute(
+            sa.select(c.scope, sa.func.max(c.id), sa.func.count())
+            .where(c.scope.in_(scopes))
+            .group_by(c.scope)
+        )
+    ).all()
+    found = {str(scope): (int(top or 0), int(n or 0)) for scope, top, n in rows}
+    return {scope: found.get(scope, (0, 0)) for scope in scopes}
 
 
 async def put_words(

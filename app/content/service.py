@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,12 +91,14 @@ async def load_word_lists(
     session: AsyncSession, chat_id: str | None, cache: _Cached | None = None
 ) -> tuple[WordLists, WordLists]:
     """The admins' changes to the vocabulary: global, and this group's."""
+    scopes = [GLOBAL_SCOPE] if chat_id is None else [GLOBAL_SCOPE, chat_id]
+    versions = await repository.word_list_versions(session, scopes)  # one statement for both
     out: list[WordLists] = []
     for scope in (GLOBAL_SCOPE, chat_id):
         if scope is None:
             out.append({})
             continue
-        version = await repository.word_list_version(session, [scope])
+        version = versions[scope]
         found = cache.words.get((scope, version)) if cache else None
         if found is None:
             added: dict[str, list[str]] = {}
@@ -131,18 +133,36 @@ class ContentService:
             log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
             return
         key = text_hash(message.text)
-        if await repository.copy_judged_elsewhere(
+        windows = Windows.of(group.document)
+        recent = await repository.recent_activity(
             session,
             chat_id=group.facts.chat_id,
             sender=message.sender,
             text_hash=key,
             source=message.source.value,
-            at=message.sent_at,
-        ):
+            now=message.sent_at,
+            windows={
+                "messages": (windows.messages_s, None),
+                "same_text": (windows.same_text_s, f"hash:{key}"),
+                "images": (windows.images_s, "image"),
+            },
+        )
+        if recent.copied:
             return
-        context = await self._context(session, message, group, key)
+        context = self._context(message, group, recent.counts)
         word_lists = await load_word_lists(session, group.facts.chat_id, self.cache)
         outcomes = self.judge.judge(message, context, group.document, word_lists)
+        if any(o.decision.verdict is not Verdict.ALLOW for o in outcomes):
+            # Only an offence ladder reads strikes, and only for a finding (never an allow): most
+            # messages need no strike query. Judged again (pure) with the member's record.
+            strikes = await repository.active_strikes(session, message.sender, message.sent_at)
+            if strikes:
+                context = replace(
+                    context,
+                    strikes={cat: s.count for cat, s in strikes.items()},
+                    last_strike_at={cat: s.last_at for cat, s in strikes.items() if s.last_at is not None},
+                )
+                outcomes = self.judge.judge(message, context, group.document, word_lists)
         # Never sanction a message sent before its group was registered (the archive keeps days).
         sanctionable = message.sent_at >= group.registered_at
         worst = max((o.decision.verdict for o in outcomes), key=SEVERITY.__getitem__, default=Verdict.ALLOW)
@@ -190,31 +210,16 @@ class ContentService:
         allowed = next_allowed(now, quiet, self.timezone)
         return None if allowed == now else allowed
 
-    async def _context(
-        self, session: AsyncSession, message: ChatMessage, group: GroupSnapshot, key: str
+    def _context(
+        self, message: ChatMessage, group: GroupSnapshot, counts: Mapping[str, int]
     ) -> PolicyContext:
-        now = message.sent_at
-        windows = Windows.of(group.document)
-        counts = await repository.recent_counts(
-            session,
-            chat_id=group.facts.chat_id,
-            sender=message.sender,
-            now=now,
-            windows={
-                "messages": (windows.messages_s, None),
-                "same_text": (windows.same_text_s, f"hash:{key}"),
-                "images": (windows.images_s, "image"),
-            },
-        )
-        strikes = await repository.active_strikes(session, message.sender, now)
+        """What the policies see, without the member's strikes (added when a finding needs them)."""
         return PolicyContext(
-            now=now,
+            now=message.sent_at,
             timezone=self.timezone,
             mode=group.facts.mode,
             chat_id=group.facts.chat_id,
             exempt=message.sender in group.privileged,
-            strikes={cat: s.count for cat, s in strikes.items()},
-            last_strike_at={cat: s.last_at for cat, s in strikes.items() if s.last_at is not None},
             recent_messages=counts["messages"],
             recent=RecentActivity(
                 messages=counts["messages"], same_text=counts["same_text"], images=counts["images"]
