@@ -239,12 +239,47 @@ def serve(port: int, content: bool, cpu: int | None) -> int:
         os.sched_setaffinity(0, {cpu})  # every thread of the service: one core
     settings = load_settings()
     configure_logging(settings.log_level)
+    if os.environ.get("BENCH_SQL_LOG"):
+        count_statements(Path(os.environ["BENCH_SQL_LOG"]))
     names = [n for n in INSTALLED_DOMAINS if content or n != "app.content"]
     app = create_app(settings, run_worker=True, domains=installed_domains(names))
+    if os.environ.get("BENCH_CPROFILE"):
+        import atexit
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        def dump() -> None:
+            profiler.disable()
+            profiler.dump_stats(os.environ["BENCH_CPROFILE"])
+
+        atexit.register(dump)
     uvicorn.run(
         app, host=HOST, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=10
     )
     return 0
+
+
+def count_statements(out: Path) -> None:
+    """`--sql`: count the statements the service sends to SQLite, by their first words, written
+    to `out` at exit (the bench prints them per message)."""
+    import atexit
+
+    import sqlalchemy as sa
+
+    seen: Counter[str] = Counter()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        words = statement.split(None, 4)
+        verb = words[0].upper() if words else ""
+        table = next((w for w in words[1:] if w.isidentifier() and w.upper() not in SQL_WORDS), "")
+        seen[f"{verb} {table}".strip()] += 1
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", before)
+    atexit.register(lambda: out.write_text(json.dumps(seen)))
+
+
+SQL_WORDS = frozenset({"INTO", "FROM", "OR", "IGNORE", "DISTINCT", "COUNT", "TO"})
 
 
 @contextlib.contextmanager
@@ -343,6 +378,11 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
     rng = random.Random(args.seed)
     with SimulatorServer(org, config=SimConfig(corp_id=CORP_ID, secret=keys["secret"])) as sim:
         env = service_env(db_path, sim.base_url, keys)
+        sql_log = tmp / f"sql-{label.replace(' ', '-')}.json"
+        if args.sql:
+            env["BENCH_SQL_LOG"] = str(sql_log)
+        if os.environ.get("BENCH_PIPELINE_CPROFILE"):  # a debugging aid: cProfile the service
+            env["BENCH_CPROFILE"] = os.environ["BENCH_PIPELINE_CPROFILE"]
         migrate(env)
         with running_service(label, env, tmp, content=content, cpu=args.service_cpu) as (proc, url, log):
             sim.state.callback_target = CallbackTarget(
@@ -386,15 +426,16 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
                 deadline = time.monotonic() + args.timeout
                 done_at = None
                 while time.monotonic() < deadline:
-                    processed = count(
+                    # Cheap to ask (small tables): the pull stored the round, and no batch is left.
+                    stored = count(db, "SELECT coalesce(sum(messages), 0) FROM archive_cursor")
+                    if stored >= total and not count(
                         db,
-                        "SELECT count(*) FROM inbound_event"
-                        " WHERE source = 'archive' AND status = 'processed'",
-                    )
-                    if processed >= total:
+                        "SELECT count(*) FROM job WHERE kind = 'process_event'"
+                        " AND status IN ('queued', 'running')",
+                    ):
                         done_at = time.time()
                         break
-                    time.sleep(0.005)
+                    time.sleep(0.01)
                 if done_at is None:
                     raise RuntimeError(
                         f"{label}: round {i + 1} not processed within {args.timeout} s; log {log}"
@@ -404,6 +445,11 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
                     while time.monotonic() < deadline and write is None:
                         write = first_write(sim, t0 + offset)
                         time.sleep(0.005)
+                processed = count(
+                    db, "SELECT count(*) FROM inbound_event WHERE source = 'archive' AND status = 'processed'"
+                )
+                if processed < total:
+                    raise RuntimeError(f"{label}: {processed} of {total} archive events processed")
                 after = {
                     "judged": count(db, "SELECT count(*) FROM judged_message"),
                     "violations": count(db, "SELECT count(*) FROM violation"),
@@ -450,6 +496,13 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
             ]
             if problems:
                 print(f"  ! the service logged {len(problems)} error lines (see {log})")
+    if args.sql and sql_log.exists():
+        seen = json.loads(sql_log.read_text())
+        messages = (args.warmup + args.rounds) * args.messages
+        print(f"  statements per message ({label}, warm-up and start-up included):")
+        for name, n in sorted(seen.items(), key=lambda kv: -kv[1])[: args.top]:
+            print(f"    {n / messages:7.2f}  {name}")
+        print(f"    {sum(seen.values()) / messages:7.2f}  in all")
     return run
 
 
@@ -558,6 +611,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-filler", action="store_true", help="do not mix in LCCC chit-chat from ../shared/eval"
     )
     p.add_argument("--profile", action="store_true", help="py-spy the service during the content-on run")
+    p.add_argument("--sql", action="store_true", help="count the service's SQL statements per message")
     p.add_argument("--top", type=int, default=25, help="profile lines to print")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (databases, logs)")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)

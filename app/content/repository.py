@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialect_of, insert_ignoring_conflicts
 from app.errors import Conflict, NotFound
 from app.models import (
+    Group,
     JudgedMessage,
     MessageTemplate,
     Strike,
@@ -98,6 +99,73 @@ async def recent_activity(
         )
     ).one()
     return Recent(copied=bool(row[0]), counts={name: int(row[i + 1] or 0) for i, name in enumerate(windows)})
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInputs:
+    """Everything a message's judging reads from the database, from one statement."""
+
+    group: Group
+    word_versions: dict[str, tuple[int, int]]  # scope → word_list_version
+    recent: Recent
+
+
+def _count_where(*conditions: Any) -> Any:
+    return sa.select(sa.func.count()).select_from(JUDGED).where(*conditions).scalar_subquery()
+
+
+async def message_inputs(
+    session: AsyncSession,
+    *,
+    room_id: str,
+    global_scope: str,
+    sender: str,
+    text_hash: str,
+    source: str,
+    now: datetime,
+    windows: dict[str, tuple[int, str | None]],
+) -> MessageInputs | None:
+    """The registered group of an archive room (or a chat), the versions of the global and the
+    group's word lists, and `recent_activity` over `windows` (the group's counting windows, as
+    the caller expects them to be: it checks the group's document and asks again if not), in one
+    round trip to the database instead of four. None when no group has this room."""
+    g, w, j = Group.__table__.c, WORD.c, JUDGED.c  # type: ignore[attr-defined]
+    mine = [j.chat_id == g.chat_id, j.sender == sender]
+    columns: list[Any] = [
+        sa.select(sa.func.max(w.id)).where(w.scope == global_scope).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(WORD).where(w.scope == global_scope).scalar_subquery(),
+        sa.select(sa.func.max(w.id)).where(w.scope == g.chat_id).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(WORD).where(w.scope == g.chat_id).scalar_subquery(),
+        _count_where(
+            *mine,
+            j.text_hash == text_hash,
+            j.source != source,
+            j.sent_at.between(now - COPY_WINDOW, now + COPY_WINDOW),
+        ),
+    ]
+    for window_s, kind in windows.values():
+        where = [*mine, j.sent_at > now - timedelta(seconds=window_s), j.sent_at <= now]
+        if kind is not None and kind.startswith("hash:"):
+            where.append(j.text_hash == kind[5:])
+        elif kind is not None:
+            where.append(j.msg_type == kind)
+        columns.append(_count_where(*where))
+    row = (
+        await session.execute(sa.select(Group, *columns).where(g.archive_room_id == room_id))
+    ).first()
+    if row is None:
+        return None
+    group, gmax, gcount, cmax, ccount, copies, *counts = row
+    return MessageInputs(
+        group=group,
+        word_versions={
+            global_scope: (int(gmax or 0), int(gcount or 0)),
+            group.chat_id: (int(cmax or 0), int(ccount or 0)),
+        },
+        recent=Recent(
+            copied=bool(copies), counts={n: int(c or 0) for n, c in zip(windows, counts, strict=True)}
+        ),
+    )
 
 
 async def copy_judged_elsewhere(

@@ -67,8 +67,10 @@ async def load_group(
     """The registered group the archive's room (or the bot's chat) belongs to, with its active
     document (the `work-group` defaults when it has none)."""
     info = await groups.group_for_room(session, room_id)
-    if info is None:
-        return None
+    return None if info is None else await snapshot_of(session, info, cache)
+
+
+async def snapshot_of(session: AsyncSession, info: groups.GroupInfo, cache: _Cached | None) -> GroupSnapshot:
     key = (info.chat_id, info.policy_version)
     document = cache.documents.get(key) if cache else None
     if document is None:
@@ -88,11 +90,16 @@ async def load_group(
 
 
 async def load_word_lists(
-    session: AsyncSession, chat_id: str | None, cache: _Cached | None = None
+    session: AsyncSession,
+    chat_id: str | None,
+    cache: _Cached | None = None,
+    versions: Mapping[str, tuple[int, int]] | None = None,
 ) -> tuple[WordLists, WordLists]:
-    """The admins' changes to the vocabulary: global, and this group's."""
+    """The admins' changes to the vocabulary: global, and this group's (`versions`: their
+    `word_list_version`s when the caller read them already)."""
     scopes = [GLOBAL_SCOPE] if chat_id is None else [GLOBAL_SCOPE, chat_id]
-    versions = await repository.word_list_versions(session, scopes)  # one statement for both
+    if versions is None or not all(scope in versions for scope in scopes):
+        versions = await repository.word_list_versions(session, scopes)  # one statement for both
     out: list[WordLists] = []
     for scope in (GLOBAL_SCOPE, chat_id):
         if scope is None:
@@ -117,40 +124,65 @@ async def load_word_lists(
     return out[0], out[1]
 
 
+DEFAULT_WINDOWS = Windows.of(parse_document({}))
+
+
+def _counters(windows: Windows, key: str) -> dict[str, tuple[int, str | None]]:
+    """The sender's counters the policies see (C8 messages and same text, C9 images)."""
+    return {
+        "messages": (windows.messages_s, None),
+        "same_text": (windows.same_text_s, f"hash:{key}"),
+        "images": (windows.images_s, "image"),
+    }
+
+
 @dataclass
 class ContentService:
     judge: PolicyJudge
     timezone: tzinfo
     clock: Callable[[], datetime]
     cache: _Cached = field(default_factory=_Cached)
+    _windows: dict[str, Windows] = field(default_factory=dict)  # room → its document's, last seen
 
     async def handle(self, message: ChatMessage, ctx: DomainContext) -> None:
         if message.chat_id is None:
             return  # a member's single chat with the app: acknowledgements and appeals, not content
         session = ctx.session
-        group = await load_group(session, message.chat_id, self.cache)
-        if group is None:
-            log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
-            return
         key = text_hash(message.text)
-        windows = Windows.of(group.document)
-        recent = await repository.recent_activity(
+        # One statement reads the group, its word-list versions and the sender's counters, over
+        # the windows this room's document had last time (checked below: a PUT may change them).
+        hinted = self._windows.get(message.chat_id, DEFAULT_WINDOWS)
+        inputs = await repository.message_inputs(
             session,
-            chat_id=group.facts.chat_id,
+            room_id=message.chat_id,
+            global_scope=GLOBAL_SCOPE,
             sender=message.sender,
             text_hash=key,
             source=message.source.value,
             now=message.sent_at,
-            windows={
-                "messages": (windows.messages_s, None),
-                "same_text": (windows.same_text_s, f"hash:{key}"),
-                "images": (windows.images_s, "image"),
-            },
+            windows=_counters(hinted, key),
         )
+        if inputs is None:
+            log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
+            return
+        group = await snapshot_of(session, groups.info_of(inputs.group), self.cache)
+        recent = inputs.recent
+        windows = Windows.of(group.document)
+        if windows != hinted:
+            self._windows[message.chat_id] = windows
+            recent = await repository.recent_activity(
+                session,
+                chat_id=group.facts.chat_id,
+                sender=message.sender,
+                text_hash=key,
+                source=message.source.value,
+                now=message.sent_at,
+                windows=_counters(windows, key),
+            )
         if recent.copied:
             return
         context = self._context(message, group, recent.counts)
-        word_lists = await load_word_lists(session, group.facts.chat_id, self.cache)
+        word_lists = await load_word_lists(session, group.facts.chat_id, self.cache, inputs.word_versions)
         outcomes = self.judge.judge(message, context, group.document, word_lists)
         if any(o.decision.verdict is not Verdict.ALLOW for o in outcomes):
             # Only an offence ladder reads strikes, and only for a finding (never an allow): most
