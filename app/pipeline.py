@@ -90,6 +90,7 @@ class EventProcessor:
             # runs again below with one savepoint per event.
             try:
                 async with session_scope(self._sessions) as session:
+                    await self._prepare(session, records)
                     await self._route_all(session, records, isolate=False)
                 return
             except _RouteFailed:
@@ -147,6 +148,26 @@ class EventProcessor:
             except Exception as exc:  # noqa: BLE001 - kept on the event; retried on its own job
                 records[row.id] = exc
         return records
+
+    async def _prepare(self, session: AsyncSession, records: dict[int, Record | Exception]) -> None:
+        """When every record of the batch goes to one service alone (an archive page: messages
+        for the content domain), let it read what the whole batch needs at once
+        (`prepare_batch(session, records)`); it keeps that for this transaction only."""
+        service: object = None
+        batch: list[Record] = []
+        for record in records.values():
+            if isinstance(record, Exception):
+                return
+            services = self._router.services_for(record)
+            if not services:
+                continue
+            if len(services) != 1 or (service is not None and services[0] is not service):
+                return
+            service = services[0]
+            batch.append(record)
+        prepare = getattr(service, "prepare_batch", None)
+        if prepare is not None and batch:
+            await prepare(session, batch)
 
     async def _route_all(
         self, session: AsyncSession, records: dict[int, Record | Exception], *, isolate: bool = True

@@ -168,6 +168,28 @@ async def message_inputs(
     )
 
 
+async def judged_between(
+    session: AsyncSession,
+    *,
+    chat_ids: Sequence[str],
+    senders: Sequence[str],
+    since: datetime,
+    until: datetime,
+) -> list[tuple[str, str, datetime, str, str, str]]:
+    """(chat_id, sender, sent_at, text_hash, msg_type, source) of these senders' judged messages in
+    these groups with `since <= sent_at <= until` (what a batch's counters are computed from)."""
+    c = JUDGED.c
+    rows = await session.execute(
+        sa.select(c.chat_id, c.sender, c.sent_at, c.text_hash, c.msg_type, c.source).where(
+            c.chat_id.in_(list(chat_ids)),
+            c.sender.in_(list(senders)),
+            c.sent_at >= since,
+            c.sent_at <= until,
+        )
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
 async def copy_judged_elsewhere(
     session: AsyncSession, *, chat_id: str, sender: str, text_hash: str, source: str, at: datetime
 ) -> bool:

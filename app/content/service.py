@@ -9,6 +9,7 @@ here talks to WeCom: acts are outbox rows for the executor.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.content import repository
 from app.content.enforcement import GroupFacts, Outcome, plan_actions
 from app.content.judging import PolicyJudge, Windows, WordLists, text_hash
+from app.db import dialect_of
 from app.groups import service as groups
 from app.logs import log_event
 from app.models import ViolationStatus, WordEntryKind, utcnow
@@ -125,6 +127,53 @@ async def load_word_lists(
 
 
 DEFAULT_WINDOWS = Windows.of(parse_document({}))
+_BATCH_VIEW = "content.batch_view"  # its key in the batch session's `info`
+MAX_BATCH_SPAN = timedelta(days=2)  # a batch spread wider reads per message (no view)
+_Row = tuple[datetime, str, str, str]  # sent_at, text_hash, msg_type, source
+
+
+@dataclass
+class _BatchView:
+    """What every message of one batch reads, loaded once at its start (`prepare_batch`) and
+    kept up to date with the batch's own judged messages. Only on SQLite, where a transaction
+    holds the write lock from its BEGIN: nothing else can change groups, documents, word lists
+    or judged messages until the batch commits, so the view is what per-message queries would
+    have read. It lives in the batch's session: a batch that fails is run again without it."""
+
+    groups: dict[str, GroupSnapshot | None]  # archive room → its group
+    word_versions: dict[str, tuple[int, int]]
+    since: datetime  # judged messages loaded: since <= sent_at <= until
+    until: datetime
+    rows: dict[tuple[str, str], list[_Row]]  # (chat id, sender) → by sent_at
+
+    def recent(self, message: ChatMessage, group: GroupSnapshot, key: str) -> repository.Recent | None:
+        """`recent_activity` as the database would answer it; None when outside what was loaded."""
+        w = Windows.of(group.document)
+        now = message.sent_at
+        start = now - timedelta(seconds=max(w.messages_s, w.same_text_s, w.images_s))
+        start = min(start, now - repository.COPY_WINDOW)
+        end = now + repository.COPY_WINDOW
+        if start < self.since or end > self.until:
+            return None
+        rows = self.rows.get((group.facts.chat_id, message.sender), [])
+        source = message.source.value
+        since = {name: now - timedelta(seconds=window) for name, (window, _) in _counters(w, key).items()}
+        copied, messages, same, images = False, 0, 0, 0
+        for at, text_key, kind, src in rows[bisect.bisect_left(rows, start, key=lambda r: r[0]) :]:
+            if at > end:
+                break
+            if text_key == key and src != source:
+                copied = True
+            if at > now:
+                continue
+            messages += at > since["messages"]
+            same += at > since["same_text"] and text_key == key
+            images += at > since["images"] and kind == "image"
+        return repository.Recent(copied, {"messages": messages, "same_text": same, "images": images})
+
+    def add(self, message: ChatMessage, chat_id: str, key: str) -> None:
+        row = (message.sent_at, key, message.msg_type, message.source.value)
+        bisect.insort(self.rows.setdefault((chat_id, message.sender), []), row, key=lambda r: r[0])
 
 
 def _counters(windows: Windows, key: str) -> dict[str, tuple[int, str | None]]:
@@ -149,6 +198,16 @@ class ContentService:
             return  # a member's single chat with the app: acknowledgements and appeals, not content
         session = ctx.session
         key = text_hash(message.text)
+        view: _BatchView | None = session.info.get(_BATCH_VIEW)
+        if view is not None and message.chat_id in view.groups:
+            found = view.groups[message.chat_id]
+            recent = None if found is None else view.recent(message, found, key)
+            if found is None:
+                log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
+                return
+            if recent is not None:
+                await self._judge(ctx, message, found, key, recent, view.word_versions, view)
+                return
         # One statement reads the group, its word-list versions and the sender's counters, over
         # the windows this room's document had last time (checked below: a PUT may change them).
         hinted = self._windows.get(message.chat_id, DEFAULT_WINDOWS)
@@ -179,10 +238,23 @@ class ContentService:
                 now=message.sent_at,
                 windows=_counters(windows, key),
             )
+        await self._judge(ctx, message, group, key, recent, inputs.word_versions, view)
+
+    async def _judge(
+        self,
+        ctx: DomainContext,
+        message: ChatMessage,
+        group: GroupSnapshot,
+        key: str,
+        recent: repository.Recent,
+        word_versions: Mapping[str, tuple[int, int]],
+        view: _BatchView | None,
+    ) -> None:
         if recent.copied:
             return
+        session = ctx.session
         context = self._context(message, group, recent.counts)
-        word_lists = await load_word_lists(session, group.facts.chat_id, self.cache, inputs.word_versions)
+        word_lists = await load_word_lists(session, group.facts.chat_id, self.cache, word_versions)
         outcomes = self.judge.judge(message, context, group.document, word_lists)
         if any(o.decision.verdict is not Verdict.ALLOW for o in outcomes):
             # Only an offence ladder reads strikes, and only for a finding (never an allow): most
@@ -217,6 +289,8 @@ class ContentService:
         )
         if judged_id is None:
             return  # judged before (a redelivery, or a batch re-run after a split)
+        if view is not None:
+            view.add(message, group.facts.chat_id, key)
         found = [o for o in outcomes if o.decision.verdict is not Verdict.ALLOW]
         if not found:
             return
@@ -232,6 +306,41 @@ class ContentService:
             verdict=worst.value,
             rules=",".join(o.decision.rule_id for o in found),
         )
+
+    async def prepare_batch(self, session: AsyncSession, records: Sequence[object]) -> None:
+        """Called by the pipeline before a batch whose records all come here: on SQLite, read
+        the groups, word-list versions and recent judged messages of the whole batch at once
+        (three statements instead of one or two per message). See _BatchView."""
+        messages = [r for r in records if isinstance(r, ChatMessage) and r.chat_id is not None]
+        if not messages or dialect_of(session) != "sqlite":
+            return
+        rooms = sorted({m.chat_id for m in messages if m.chat_id is not None})
+        found: dict[str, GroupSnapshot | None] = {}
+        for room in rooms:
+            found[room] = await load_group(session, room, self.cache)
+        snapshots = [g for g in found.values() if g is not None]
+        windows = [Windows.of(g.document) for g in snapshots]
+        reach = max(
+            [repository.COPY_WINDOW.total_seconds()]
+            + [max(w.messages_s, w.same_text_s, w.images_s) for w in windows]
+        )
+        first = min(m.sent_at for m in messages)
+        last = max(m.sent_at for m in messages)
+        if last - first > MAX_BATCH_SPAN:
+            return
+        since, until = first - timedelta(seconds=reach), last + repository.COPY_WINDOW
+        chats = sorted({g.facts.chat_id for g in snapshots})
+        rows: dict[tuple[str, str], list[_Row]] = {}
+        if chats:
+            senders = sorted({m.sender for m in messages})
+            for chat, sender, at, key, kind, source in await repository.judged_between(
+                session, chat_ids=chats, senders=senders, since=since, until=until
+            ):
+                rows.setdefault((chat, sender), []).append((at, key, kind, source))
+        for listed in rows.values():
+            listed.sort(key=lambda r: r[0])
+        versions = await repository.word_list_versions(session, [GLOBAL_SCOPE, *chats])
+        session.info[_BATCH_VIEW] = _BatchView(found, versions, since, until, rows)
 
     def _group_post_at(self, document: PolicyDocument) -> datetime | None:
         """C7: group posts wait for the end of quiet hours (private messages and removals do not)."""
