@@ -51,7 +51,7 @@ class Harness:
                 session=session,
                 settings=settings,
                 clock=utcnow,
-                wecom=_NoWeCom(),  # type: ignore[arg-type]
+                wecom=_NoWeCom(),
                 planner=planner,
                 event_id=event_id,
             )
@@ -66,7 +66,7 @@ class Harness:
                 )
             },
         )
-        self.groups = GroupsService(self.sessions, _NoWeCom(), clock=utcnow)  # type: ignore[arg-type]
+        self.groups = GroupsService(self.sessions, _NoWeCom(), clock=utcnow)
         self.start = datetime.now(TZ).replace(hour=10, minute=0, second=0, microsecond=0) + timedelta(days=1)
 
     async def register(self) -> None:
