@@ -90,8 +90,9 @@ class EventProcessor:
             # runs again below with one savepoint per event.
             try:
                 async with session_scope(self._sessions) as session:
-                    await self._prepare(session, records)
+                    service = await self._prepare(session, records)
                     await self._route_all(session, records, isolate=False)
+                    await self._finish(session, service)
                 return
             except _RouteFailed:
                 log_event("event.batch_isolated", level=10, events=len(records))
@@ -149,25 +150,41 @@ class EventProcessor:
                 records[row.id] = exc
         return records
 
-    async def _prepare(self, session: AsyncSession, records: dict[int, Record | Exception]) -> None:
+    async def _prepare(self, session: AsyncSession, records: dict[int, Record | Exception]) -> object:
         """When every record of the batch goes to one service alone (an archive page: messages
         for the content domain), let it read what the whole batch needs at once
-        (`prepare_batch(session, records)`); it keeps that for this transaction only."""
+        (`prepare_batch(session, records)`) and write what it deferred at the end
+        (`finish_batch(session)`); it keeps that state for this transaction only. Returns the
+        service (None: no batch hooks)."""
         service: object = None
         batch: list[Record] = []
         for record in records.values():
             if isinstance(record, Exception):
-                return
+                return None
             services = self._router.services_for(record)
             if not services:
                 continue
             if len(services) != 1 or (service is not None and services[0] is not service):
-                return
+                return None
             service = services[0]
             batch.append(record)
         prepare = getattr(service, "prepare_batch", None)
-        if prepare is not None and batch:
+        if prepare is None or not batch:
+            return None
+        try:
             await prepare(session, batch)
+        except Exception as exc:
+            raise _RouteFailed from exc
+        return service
+
+    @staticmethod
+    async def _finish(session: AsyncSession, service: object) -> None:
+        finish = getattr(service, "finish_batch", None)
+        if finish is not None:
+            try:
+                await finish(session)
+            except Exception as exc:
+                raise _RouteFailed from exc
 
     async def _route_all(
         self, session: AsyncSession, records: dict[int, Record | Exception], *, isolate: bool = True

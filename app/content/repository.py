@@ -190,6 +190,19 @@ async def judged_between(
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
+async def judged_msgids(session: AsyncSession, source: str, msg_ids: Sequence[str]) -> set[str]:
+    """Which of these msgids of this source were judged before."""
+    c = JUDGED.c
+    rows = await session.execute(sa.select(c.msg_id).where(c.source == source, c.msg_id.in_(list(msg_ids))))
+    return {str(r[0]) for r in rows}
+
+
+async def add_judged(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Judged-message rows nothing refers to (no finding), in one statement."""
+    if rows:
+        await session.execute(insert_ignoring_conflicts(dialect_of(session), JUDGED), rows)
+
+
 async def copy_judged_elsewhere(
     session: AsyncSession, *, chat_id: str, sender: str, text_hash: str, source: str, at: datetime
 ) -> bool:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,6 +146,8 @@ class _BatchView:
     since: datetime  # judged messages loaded: since <= sent_at <= until
     until: datetime
     rows: dict[tuple[str, str], list[_Row]]  # (chat id, sender) → by sent_at
+    judged: set[tuple[str, str]]  # (source, msgid) of the batch's messages judged before or now
+    pending: list[dict[str, Any]] = field(default_factory=list)  # judged rows not written yet
 
     def recent(self, message: ChatMessage, group: GroupSnapshot, key: str) -> repository.Recent | None:
         """`recent_activity` as the database would answer it; None when outside what was loaded."""
@@ -170,6 +173,11 @@ class _BatchView:
             same += at > since["same_text"] and text_key == key
             images += at > since["images"] and kind == "image"
         return repository.Recent(copied, {"messages": messages, "same_text": same, "images": images})
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Write the deferred judged rows (one statement), before anything reads them."""
+        rows, self.pending = self.pending, []
+        await repository.add_judged(session, rows)
 
     def add(self, message: ChatMessage, chat_id: str, key: str) -> None:
         row = (message.sent_at, key, message.msg_type, message.source.value)
@@ -208,6 +216,7 @@ class ContentService:
             if recent is not None:
                 await self._judge(ctx, message, found, key, recent, view.word_versions, view)
                 return
+            await view.flush(session)  # read by the queries below
         # One statement reads the group, its word-list versions and the sender's counters, over
         # the windows this room's document had last time (checked below: a PUT may change them).
         hinted = self._windows.get(message.chat_id, DEFAULT_WINDOWS)
@@ -270,27 +279,32 @@ class ContentService:
         # Never sanction a message sent before its group was registered (the archive keeps days).
         sanctionable = message.sent_at >= group.registered_at
         worst = max((o.decision.verdict for o in outcomes), key=SEVERITY.__getitem__, default=Verdict.ALLOW)
-        judged_id = await repository.claim_message(
-            session,
-            {
-                "source": message.source.value,
-                "msg_id": message.msg_id,
-                "chat_id": group.facts.chat_id,
-                "sender": message.sender,
-                "sent_at": message.sent_at,
-                "msg_type": message.msg_type,
-                "text_hash": key,
-                "chars": len(message.text),
-                "verdict": worst.value,
-                "checks": sorted({o.decision.policy for o in outcomes}),
-                "sanctionable": sanctionable,
-                "judged_at": utcnow(),
-            },
-        )
+        row = {
+            "source": message.source.value,
+            "msg_id": message.msg_id,
+            "chat_id": group.facts.chat_id,
+            "sender": message.sender,
+            "sent_at": message.sent_at,
+            "msg_type": message.msg_type,
+            "text_hash": key,
+            "chars": len(message.text),
+            "verdict": worst.value,
+            "checks": sorted({o.decision.policy for o in outcomes}),
+            "sanctionable": sanctionable,
+            "judged_at": utcnow(),
+        }
+        found = [o for o in outcomes if o.decision.verdict is not Verdict.ALLOW]
+        if view is not None:
+            if (message.source.value, message.msg_id) in view.judged:
+                return  # judged before (a redelivery, or a batch re-run after a split)
+            view.judged.add((message.source.value, message.msg_id))
+            view.add(message, group.facts.chat_id, key)
+            if not found:
+                view.pending.append(row)  # nothing refers to it: written with the batch's others
+                return
+        judged_id = await repository.claim_message(session, row)
         if judged_id is None:
             return  # judged before (a redelivery, or a batch re-run after a split)
-        if view is not None:
-            view.add(message, group.facts.chat_id, key)
         found = [o for o in outcomes if o.decision.verdict is not Verdict.ALLOW]
         if not found:
             return
@@ -340,7 +354,17 @@ class ContentService:
         for listed in rows.values():
             listed.sort(key=lambda r: r[0])
         versions = await repository.word_list_versions(session, [GLOBAL_SCOPE, *chats])
-        session.info[_BATCH_VIEW] = _BatchView(found, versions, since, until, rows)
+        judged: set[tuple[str, str]] = set()
+        for source in sorted({m.source.value for m in messages}):
+            ids = [m.msg_id for m in messages if m.source.value == source]
+            judged.update((source, i) for i in await repository.judged_msgids(session, source, ids))
+        session.info[_BATCH_VIEW] = _BatchView(found, versions, since, until, rows, judged)
+
+    async def finish_batch(self, session: AsyncSession) -> None:
+        """After the batch's last message: write the judged rows `prepare_batch`'s view deferred."""
+        view: _BatchView | None = session.info.pop(_BATCH_VIEW, None)
+        if view is not None:
+            await view.flush(session)
 
     def _group_post_at(self, document: PolicyDocument) -> datetime | None:
         """C7: group posts wait for the end of quiet hours (private messages and removals do not)."""
