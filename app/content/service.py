@@ -165,8 +165,8 @@ class _BatchView:
         for at, text_key, kind, src in rows[bisect.bisect_left(rows, start, key=lambda r: r[0]) :]:
             if at > end:
                 break
-            if text_key == key and src != source:
-                copied = True
+            if text_key == key and src != source and at >= now - repository.COPY_WINDOW:
+                copied = True  # the AI bot's copy of this message (±3 minutes), judged already
             if at > now:
                 continue
             messages += at > since["messages"]

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.actions import ActionPlanner
 from app.archive.pull import inbox_record
 from app.content import repository
-from app.content.judging import PolicyJudge
+from app.content.judging import PolicyJudge, text_hash
 from app.content.service import ContentService
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.groups.service import GroupsService
@@ -143,6 +143,33 @@ class TestOneBatch:
         first, second = await h.batch(("lisi", AD, 0), ("lisi", AD + "！", 120))
         assert ("C1", "warn") in await h.rules(first)
         assert ("C1", "remove") in await h.rules(second)
+        await h.engine.dispose()
+
+
+    async def test_a_bot_copy_is_skipped_only_within_three_minutes(self, db_url: str) -> None:
+        h = await _harness(db_url)
+        async with session_scope(h.sessions) as s:  # the AI bot's copy of lisi's words, judged
+            await repository.claim_message(
+                s,
+                {
+                    "source": "aibot",
+                    "msg_id": "bot1",
+                    "chat_id": CHAT,
+                    "sender": "lisi",
+                    "sent_at": h.start,
+                    "msg_type": "text",
+                    "text_hash": text_hash(WORK),
+                    "chars": len(WORK),
+                    "verdict": "allow",
+                    "checks": [],
+                    "sanctionable": True,
+                    "judged_at": utcnow(),
+                },
+            )
+        await h.batch(("lisi", WORK, 300), ("lisi", WORK, 120))  # 5 minutes after; 2 minutes after
+        async with session_scope(h.sessions) as s:
+            judged = (await s.execute(sa.select(repository.JUDGED.c.msg_id))).scalars().all()
+        assert sorted(judged) == ["bot1", "m1"]  # m2 is the bot's copy, m1 a new message
         await h.engine.dispose()
 
 
