@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -474,16 +474,23 @@ def run_rounds(label: str, args: argparse.Namespace, content: bool, tmp: Path, f
                 )
                 if i >= args.warmup:
                     run.rounds.append(result)
-                # Let the executor finish this round's writes (the count stops growing), then keep
-                # notices ≥ 15 s apart on the simulator's clock.
-                settle, seen = time.monotonic() + 30, -1
+                # Let the executor finish this round's due actions (group posts held for quiet
+                # hours stay queued), so rounds do not queue behind each other; then keep notices
+                # ≥ 15 s apart on the simulator's clock.
+                settle = time.monotonic() + 120
+                drain_from = time.monotonic()
                 while time.monotonic() < settle:
-                    with sim.state.lock:
-                        writes = sum(c.path in WRITE_PATHS for c in sim.state.calls)
-                    if writes == seen:
+                    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                    due = db.execute(
+                        "SELECT count(*) FROM job WHERE kind = 'execute_action'"
+                        " AND status IN ('queued', 'running') AND due_at <= ?",
+                        (now,),
+                    ).fetchone()[0]
+                    if not due:
                         break
-                    seen = writes
-                    time.sleep(0.5)
+                    time.sleep(0.1)
+                if content:
+                    print(f"  {'':<12} {'':<8} executor drained {time.monotonic() - drain_from:5.1f} s later")
                 sim.state.advance(16)
             run.cpu_s = cpu_seconds(proc.pid) - cpu_before
             if spy is not None:
