@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialect_of, insert_ignoring_conflicts
 from app.errors import Conflict, NotFound
 from app.models import (
+    Group,
     JudgedMessage,
     MessageTemplate,
     Strike,
@@ -47,6 +48,160 @@ async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | Non
     stmt = insert_ignoring_conflicts(dialect_of(session), JUDGED).returning(JUDGED.c.id)
     found = (await session.execute(stmt, row)).first()
     return None if found is None else int(found[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What the judged messages say about a new one: whether another source's copy of it was
+    judged already, and the sender's counters (`recent_counts`)."""
+
+    copied: bool
+    counts: dict[str, int]
+
+
+async def recent_activity(
+    session: AsyncSession,
+    *,
+    chat_id: str,
+    sender: str,
+    text_hash: str,
+    source: str,
+    now: datetime,
+    windows: dict[str, tuple[int, str | None]],
+) -> Recent:
+    """`copy_judged_elsewhere` and `recent_counts` in one statement (one index range scan of the
+    sender's messages in this group), for the message sent at `now`."""
+    c = JUDGED.c
+    copy_from, copy_to = now - COPY_WINDOW, now + COPY_WINDOW
+    columns = [
+        sa.func.count(
+            sa.case(
+                (sa.and_(c.text_hash == text_hash, c.source != source, c.sent_at >= copy_from), 1),
+                else_=None,
+            )
+        ).label("_copies")
+    ]
+    earliest = copy_from
+    for name, (window_s, kind) in windows.items():
+        since = now - timedelta(seconds=window_s)
+        earliest = min(earliest, since)
+        cond = [c.sent_at > since, c.sent_at <= now]
+        if kind is not None and kind.startswith("hash:"):
+            cond.append(c.text_hash == kind[5:])
+        elif kind is not None:
+            cond.append(c.msg_type == kind)
+        columns.append(sa.func.count(sa.case((sa.and_(*cond), 1), else_=None)).label(name))
+    row = (
+        await session.execute(
+            sa.select(*columns).where(
+                c.chat_id == chat_id, c.sender == sender, c.sent_at >= earliest, c.sent_at <= copy_to
+            )
+        )
+    ).one()
+    return Recent(copied=bool(row[0]), counts={name: int(row[i + 1] or 0) for i, name in enumerate(windows)})
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInputs:
+    """Everything a message's judging reads from the database, from one statement."""
+
+    group: Group
+    word_versions: dict[str, WordListVersion]  # scope → word_list_versions
+    recent: Recent
+
+
+def _count_where(*conditions: Any) -> Any:
+    return sa.select(sa.func.count()).select_from(JUDGED).where(*conditions).scalar_subquery()
+
+
+async def message_inputs(
+    session: AsyncSession,
+    *,
+    room_id: str,
+    global_scope: str,
+    sender: str,
+    text_hash: str,
+    source: str,
+    now: datetime,
+    windows: dict[str, tuple[int, str | None]],
+) -> MessageInputs | None:
+    """The registered group of an archive room (or a chat), the versions of the global and the
+    group's word lists, and `recent_activity` over `windows` (the group's counting windows, as
+    the caller expects them to be: it checks the group's document and asks again if not), in one
+    round trip to the database instead of four. None when no group has this room."""
+    g, w, j = Group.__table__.c, WORD.c, JUDGED.c  # type: ignore[attr-defined]
+    mine = [j.chat_id == g.chat_id, j.sender == sender]
+    columns: list[Any] = [
+        sa.select(sa.func.max(w.id)).where(w.scope == global_scope).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(WORD).where(w.scope == global_scope).scalar_subquery(),
+        sa.select(sa.func.max(w.added_at)).where(w.scope == global_scope).scalar_subquery(),
+        sa.select(sa.func.max(w.id)).where(w.scope == g.chat_id).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(WORD).where(w.scope == g.chat_id).scalar_subquery(),
+        sa.select(sa.func.max(w.added_at)).where(w.scope == g.chat_id).scalar_subquery(),
+        _count_where(
+            *mine,
+            j.text_hash == text_hash,
+            j.source != source,
+            j.sent_at.between(now - COPY_WINDOW, now + COPY_WINDOW),
+        ),
+    ]
+    for window_s, kind in windows.values():
+        where = [*mine, j.sent_at > now - timedelta(seconds=window_s), j.sent_at <= now]
+        if kind is not None and kind.startswith("hash:"):
+            where.append(j.text_hash == kind[5:])
+        elif kind is not None:
+            where.append(j.msg_type == kind)
+        columns.append(_count_where(*where))
+    row = (await session.execute(sa.select(Group, *columns).where(g.archive_room_id == room_id))).first()
+    if row is None:
+        return None
+    group, gmax, gcount, gat, cmax, ccount, cat, copies, *counts = row
+    return MessageInputs(
+        group=group,
+        # The same (max id, count, latest change) as word_list_versions.
+        word_versions={
+            global_scope: (int(gmax or 0), int(gcount or 0), str(gat or "")),
+            group.chat_id: (int(cmax or 0), int(ccount or 0), str(cat or "")),
+        },
+        recent=Recent(
+            copied=bool(copies), counts={n: int(c or 0) for n, c in zip(windows, counts, strict=True)}
+        ),
+    )
+
+
+async def judged_between(
+    session: AsyncSession,
+    *,
+    chat_ids: Sequence[str],
+    senders: Sequence[str],
+    since: datetime,
+    until: datetime,
+) -> list[tuple[str, str, datetime, str, str, str]]:
+    """(chat_id, sender, sent_at, text_hash, msg_type, source) of these senders' judged messages in
+    these groups with `since <= sent_at <= until` (what a batch's counters are computed from)."""
+    c = JUDGED.c
+    rows = await session.execute(
+        sa.select(c.chat_id, c.sender, c.sent_at, c.text_hash, c.msg_type, c.source).where(
+            c.chat_id.in_(list(chat_ids)),
+            c.sender.in_(list(senders)),
+            c.sent_at >= since,
+            c.sent_at <= until,
+        )
+    )
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
+async def judged_msgids(session: AsyncSession, source: str, msg_ids: Sequence[str]) -> set[str]:
+    """Which of these msgids of this source were judged before."""
+    c = JUDGED.c
+    rows = await session.execute(sa.select(c.msg_id).where(c.source == source, c.msg_id.in_(list(msg_ids))))
+    return {str(r[0]) for r in rows}
+
+
+async def add_judged(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Judged-message rows nothing refers to (no finding), in one statement."""
+    if rows:
+        await session.execute(insert_ignoring_conflicts(dialect_of(session), JUDGED), rows)
 
 
 async def copy_judged_elsewhere(
@@ -260,18 +415,21 @@ async def word_entries(session: AsyncSession, *, scopes: Sequence[str]) -> Seque
 WordListVersion = tuple[int, int, str]
 
 
-async def word_list_version(session: AsyncSession, scopes: Sequence[str]) -> WordListVersion:
-    """Changes to these scopes' word lists since a cache was built show as a new (max id, count,
-    latest change). The time is needed: SQLite hands a deleted highest id out again, so dropping
-    the newest word and adding another (or turning it from `add` into `remove`) keeps the count
-    and the max id."""
+async def word_list_versions(session: AsyncSession, scopes: Sequence[str]) -> dict[str, WordListVersion]:
+    """Each scope's version of its word lists, in one statement: (max id, count, latest change),
+    (0, 0, "") for an empty one. A cache built for one version is stale at the next. The time is
+    needed: SQLite hands a deleted highest id out again, so dropping the newest word and adding
+    another (or turning it from `add` into `remove`) keeps the count and the max id."""
     c = WORD.c
-    row = (
+    rows = (
         await session.execute(
-            sa.select(sa.func.max(c.id), sa.func.count(), sa.func.max(c.added_at)).where(c.scope.in_(scopes))
+            sa.select(c.scope, sa.func.max(c.id), sa.func.count(), sa.func.max(c.added_at))
+            .where(c.scope.in_(scopes))
+            .group_by(c.scope)
         )
-    ).one()
-    return int(row[0] or 0), int(row[1] or 0), str(row[2] or "")
+    ).all()
+    found = {str(scope): (int(top or 0), int(n or 0), str(at or "")) for scope, top, n, at in rows}
+    return {scope: found.get(scope, (0, 0, "")) for scope in scopes}
 
 
 async def put_words(

@@ -9,17 +9,20 @@ here talks to WeCom: acts are outbox rows for the executor.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.content import repository
 from app.content.enforcement import Act, GroupFacts, Outcome, decide_acts, plan_actions
 from app.content.judging import PolicyJudge, Windows, WordLists, text_hash
+from app.db import dialect_of
 from app.groups import service as groups
 from app.logs import log_event
 from app.models import ViolationStatus, WordEntryKind, utcnow
@@ -74,21 +77,19 @@ async def load_group(
 ) -> GroupSnapshot | None:
     """The registered group the archive's room (or the bot's chat) belongs to, with its active
     document (the `work-group` defaults when it has none)."""
-    return await _snapshot(session, await groups.group_for_room(session, room_id), cache)
+    info = await groups.group_for_room(session, room_id)
+    return None if info is None else await snapshot_of(session, info, cache)
 
 
 async def load_group_by_chat(
     session: AsyncSession, chat_id: str, cache: _Cached | None = None
 ) -> GroupSnapshot | None:
     """The registered group with this chat id (the admin API's name for it)."""
-    return await _snapshot(session, await groups.get_group(session, chat_id), cache)
+    info = await groups.get_group(session, chat_id)
+    return None if info is None else await snapshot_of(session, info, cache)
 
 
-async def _snapshot(
-    session: AsyncSession, info: groups.GroupInfo | None, cache: _Cached | None
-) -> GroupSnapshot | None:
-    if info is None:
-        return None
+async def snapshot_of(session: AsyncSession, info: groups.GroupInfo, cache: _Cached | None) -> GroupSnapshot:
     key = (info.chat_id, info.policy_version)
     document = cache.documents.get(key) if cache else None
     if document is None:
@@ -108,15 +109,22 @@ async def _snapshot(
 
 
 async def load_word_lists(
-    session: AsyncSession, chat_id: str | None, cache: _Cached | None = None
+    session: AsyncSession,
+    chat_id: str | None,
+    cache: _Cached | None = None,
+    versions: Mapping[str, repository.WordListVersion] | None = None,
 ) -> tuple[WordLists, WordLists]:
-    """The admins' changes to the vocabulary: global, and this group's."""
+    """The admins' changes to the vocabulary: global, and this group's (`versions`: their
+    `word_list_versions` when the caller read them already)."""
+    scopes = [GLOBAL_SCOPE] if chat_id is None else [GLOBAL_SCOPE, chat_id]
+    if versions is None or not all(scope in versions for scope in scopes):
+        versions = await repository.word_list_versions(session, scopes)  # one statement for both
     out: list[WordLists] = []
     for scope in (GLOBAL_SCOPE, chat_id):
         if scope is None:
             out.append({})
             continue
-        version = await repository.word_list_version(session, [scope])
+        version = versions[scope]
         found = cache.words.get((scope, version)) if cache else None
         if found is None:
             added: dict[str, list[str]] = {}
@@ -148,6 +156,80 @@ class Preview:
 # Without a group: the `work-group` preset in a group the app created (enforced), a first offence.
 UNGROUPED = GroupFacts(chat_id="", name="", mode=GroupMode.ENFORCE, owner=None, admins=(), robot=False)
 
+DEFAULT_WINDOWS = Windows.of(parse_document({}))
+_BATCH_VIEW = "content.batch_view"  # its key in the batch session's `info`
+MAX_BATCH_SPAN = timedelta(days=2)  # a batch spread wider reads per message (no view)
+_Row = tuple[datetime, str, str, str]  # sent_at, text_hash, msg_type, source
+
+
+@dataclass
+class _BatchView:
+    """What every message of one batch reads, loaded once at its start (`prepare_batch`) and
+    kept up to date with the batch's own judged messages. Only on SQLite, where a transaction
+    holds the write lock from its BEGIN: nothing else can change groups, documents, word lists
+    or judged messages until the batch commits, so the view is what per-message queries would
+    have read. It lives in the batch's session: a batch that fails is run again without it."""
+
+    groups: dict[str, GroupSnapshot | None]  # archive room → its group
+    word_versions: dict[str, repository.WordListVersion]
+    since: datetime  # judged messages loaded: since <= sent_at <= until
+    until: datetime
+    rows: dict[tuple[str, str], list[_Row]]  # (chat id, sender) → by sent_at
+    judged: set[tuple[str, str]]  # (source, msgid) of the batch's messages judged before or now
+    pending: list[dict[str, Any]] = field(default_factory=list)  # judged rows not written yet
+
+    def recent(self, message: ChatMessage, group: GroupSnapshot, key: str) -> repository.Recent | None:
+        """`recent_activity` as the database would answer it; None when outside what was loaded."""
+        w = Windows.of(group.document)
+        now = message.sent_at
+        start = now - timedelta(seconds=max(w.messages_s, w.same_text_s, w.images_s))
+        start = min(start, now - repository.COPY_WINDOW)
+        end = now + repository.COPY_WINDOW
+        if start < self.since or end > self.until:
+            return None
+        rows = self.rows.get((group.facts.chat_id, message.sender), [])
+        source = message.source.value
+        since = {name: now - timedelta(seconds=window) for name, (window, _) in _counters(w, key).items()}
+        copied, messages, same, images = False, 0, 0, 0
+        for at, text_key, kind, src in rows[bisect.bisect_left(rows, start, key=lambda r: r[0]) :]:
+            if at > end:
+                break
+            if text_key == key and src != source and at >= now - repository.COPY_WINDOW:
+                copied = True  # the AI bot's copy of this message (±3 minutes), judged already
+            if at > now:
+                continue
+            messages += at > since["messages"]
+            same += at > since["same_text"] and text_key == key
+            images += at > since["images"] and kind == "image"
+        return repository.Recent(copied, {"messages": messages, "same_text": same, "images": images})
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Write the deferred judged rows (one statement), before anything reads them."""
+        rows, self.pending = self.pending, []
+        await repository.add_judged(session, rows)
+
+    def add(self, message: ChatMessage, chat_id: str, key: str) -> None:
+        row = (message.sent_at, key, message.msg_type, message.source.value)
+        bisect.insort(self.rows.setdefault((chat_id, message.sender), []), row, key=lambda r: r[0])
+
+
+def _with_strikes(context: PolicyContext, strikes: Mapping[str, repository.StrikeCount]) -> PolicyContext:
+    """The context with the member's active strikes (what the offence ladders climb)."""
+    return replace(
+        context,
+        strikes={cat: s.count for cat, s in strikes.items()},
+        last_strike_at={cat: s.last_at for cat, s in strikes.items() if s.last_at is not None},
+    )
+
+
+def _counters(windows: Windows, key: str) -> dict[str, tuple[int, str | None]]:
+    """The sender's counters the policies see (C8 messages and same text, C9 images)."""
+    return {
+        "messages": (windows.messages_s, None),
+        "same_text": (windows.same_text_s, f"hash:{key}"),
+        "images": (windows.images_s, "image"),
+    }
+
 
 @dataclass
 class ContentService:
@@ -155,6 +237,7 @@ class ContentService:
     timezone: tzinfo
     clock: Callable[[], datetime]
     cache: _Cached = field(default_factory=_Cached)
+    _windows: dict[str, Windows] = field(default_factory=dict)  # room → its document's, last seen
 
     async def handle(self, message: ChatMessage | MessageRecall, ctx: DomainContext) -> None:
         if isinstance(message, MessageRecall):
@@ -162,43 +245,100 @@ class ContentService:
         if message.chat_id is None:
             return  # a member's single chat with the app: acknowledgements and appeals, not content
         session = ctx.session
-        group = await load_group(session, message.chat_id, self.cache)
-        if group is None:
-            log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
-            return
         key = text_hash(message.text)
-        if await repository.copy_judged_elsewhere(
+        view: _BatchView | None = session.info.get(_BATCH_VIEW)
+        if view is not None and message.chat_id in view.groups:
+            found = view.groups[message.chat_id]
+            recent = None if found is None else view.recent(message, found, key)
+            if found is None:
+                log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
+                return
+            if recent is not None:
+                await self._judge(ctx, message, found, key, recent, view.word_versions, view)
+                return
+            await view.flush(session)  # read by the queries below
+        # One statement reads the group, its word-list versions and the sender's counters, over
+        # the windows this room's document had last time (checked below: a PUT may change them).
+        hinted = self._windows.get(message.chat_id, DEFAULT_WINDOWS)
+        inputs = await repository.message_inputs(
             session,
-            chat_id=group.facts.chat_id,
+            room_id=message.chat_id,
+            global_scope=GLOBAL_SCOPE,
             sender=message.sender,
             text_hash=key,
             source=message.source.value,
-            at=message.sent_at,
-        ):
+            now=message.sent_at,
+            windows=_counters(hinted, key),
+        )
+        if inputs is None:
+            log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
             return
-        context = await self._context(session, message, group, key)
-        word_lists = await load_word_lists(session, group.facts.chat_id, self.cache)
+        group = await snapshot_of(session, groups.info_of(inputs.group), self.cache)
+        recent = inputs.recent
+        windows = Windows.of(group.document)
+        if windows != hinted:
+            self._windows[message.chat_id] = windows
+            recent = await repository.recent_activity(
+                session,
+                chat_id=group.facts.chat_id,
+                sender=message.sender,
+                text_hash=key,
+                source=message.source.value,
+                now=message.sent_at,
+                windows=_counters(windows, key),
+            )
+        await self._judge(ctx, message, group, key, recent, inputs.word_versions, view)
+
+    async def _judge(
+        self,
+        ctx: DomainContext,
+        message: ChatMessage,
+        group: GroupSnapshot,
+        key: str,
+        recent: repository.Recent,
+        word_versions: Mapping[str, repository.WordListVersion],
+        view: _BatchView | None,
+    ) -> None:
+        if recent.copied:
+            return
+        session = ctx.session
+        context = self._context(message, group, recent.counts)
+        word_lists = await load_word_lists(session, group.facts.chat_id, self.cache, word_versions)
         outcomes = self.judge.judge(message, context, group.document, word_lists)
+        if any(o.decision.verdict is not Verdict.ALLOW for o in outcomes):
+            # Only an offence ladder reads strikes, and only for a finding (never an allow): most
+            # messages need no strike query. Judged again (pure) with the member's record.
+            strikes = await repository.active_strikes(session, message.sender, message.sent_at)
+            if strikes:
+                context = _with_strikes(context, strikes)
+                outcomes = self.judge.judge(message, context, group.document, word_lists)
         # Never sanction a message sent before its group was registered (the archive keeps days).
         sanctionable = message.sent_at >= group.registered_at
         worst = max((o.decision.verdict for o in outcomes), key=SEVERITY.__getitem__, default=Verdict.ALLOW)
-        judged_id = await repository.claim_message(
-            session,
-            {
-                "source": message.source.value,
-                "msg_id": message.msg_id,
-                "chat_id": group.facts.chat_id,
-                "sender": message.sender,
-                "sent_at": message.sent_at,
-                "msg_type": message.msg_type,
-                "text_hash": key,
-                "chars": len(message.text),
-                "verdict": worst.value,
-                "checks": sorted({o.decision.policy for o in outcomes}),
-                "sanctionable": sanctionable,
-                "judged_at": utcnow(),
-            },
-        )
+        row = {
+            "source": message.source.value,
+            "msg_id": message.msg_id,
+            "chat_id": group.facts.chat_id,
+            "sender": message.sender,
+            "sent_at": message.sent_at,
+            "msg_type": message.msg_type,
+            "text_hash": key,
+            "chars": len(message.text),
+            "verdict": worst.value,
+            "checks": sorted({o.decision.policy for o in outcomes}),
+            "sanctionable": sanctionable,
+            "judged_at": utcnow(),
+        }
+        found = [o for o in outcomes if o.decision.verdict is not Verdict.ALLOW]
+        if view is not None:
+            if (message.source.value, message.msg_id) in view.judged:
+                return  # judged before (a redelivery, or a batch re-run after a split)
+            view.judged.add((message.source.value, message.msg_id))
+            view.add(message, group.facts.chat_id, key)
+            if not found:
+                view.pending.append(row)  # nothing refers to it: written with the batch's others
+                return
+        judged_id = await repository.claim_message(session, row)
         if judged_id is None:
             return  # judged before (a redelivery, or a batch re-run after a split)
         found = [o for o in outcomes if o.decision.verdict is not Verdict.ALLOW]
@@ -247,7 +387,18 @@ class ContentService:
         else:
             assert session is not None
             document, facts = group.document, group.facts
-            context = await self._context(session, message, group, text_hash(message.text))
+            key = text_hash(message.text)
+            recent = await repository.recent_activity(
+                session,
+                chat_id=facts.chat_id,
+                sender=message.sender,
+                text_hash=key,
+                source=message.source.value,
+                now=message.sent_at,
+                windows=_counters(Windows.of(document), key),
+            )
+            strikes = await repository.active_strikes(session, message.sender, message.sent_at)
+            context = _with_strikes(self._context(message, group, recent.counts), strikes)
             word_lists = await load_word_lists(session, facts.chat_id, self.cache)
             sanctionable = message.sent_at >= group.registered_at
         outcomes = self.judge.judge(message, context, document, word_lists)
@@ -261,6 +412,51 @@ class ContentService:
         ]
         return Preview(found, acts)
 
+    async def prepare_batch(self, session: AsyncSession, records: Sequence[object]) -> None:
+        """Called by the pipeline before a batch whose records all come here: on SQLite, read
+        the groups, word-list versions and recent judged messages of the whole batch at once
+        (three statements instead of one or two per message). See _BatchView."""
+        messages = [r for r in records if isinstance(r, ChatMessage) and r.chat_id is not None]
+        if not messages or dialect_of(session) != "sqlite":
+            return
+        rooms = sorted({m.chat_id for m in messages if m.chat_id is not None})
+        found: dict[str, GroupSnapshot | None] = {}
+        for room in rooms:
+            found[room] = await load_group(session, room, self.cache)
+        snapshots = [g for g in found.values() if g is not None]
+        windows = [Windows.of(g.document) for g in snapshots]
+        reach = max(
+            [repository.COPY_WINDOW.total_seconds()]
+            + [max(w.messages_s, w.same_text_s, w.images_s) for w in windows]
+        )
+        first = min(m.sent_at for m in messages)
+        last = max(m.sent_at for m in messages)
+        if last - first > MAX_BATCH_SPAN:
+            return
+        since, until = first - timedelta(seconds=reach), last + repository.COPY_WINDOW
+        chats = sorted({g.facts.chat_id for g in snapshots})
+        rows: dict[tuple[str, str], list[_Row]] = {}
+        if chats:
+            senders = sorted({m.sender for m in messages})
+            for chat, sender, at, key, kind, source in await repository.judged_between(
+                session, chat_ids=chats, senders=senders, since=since, until=until
+            ):
+                rows.setdefault((chat, sender), []).append((at, key, kind, source))
+        for listed in rows.values():
+            listed.sort(key=lambda r: r[0])
+        versions = await repository.word_list_versions(session, [GLOBAL_SCOPE, *chats])
+        judged: set[tuple[str, str]] = set()
+        for source in sorted({m.source.value for m in messages}):
+            ids = [m.msg_id for m in messages if m.source.value == source]
+            judged.update((source, i) for i in await repository.judged_msgids(session, source, ids))
+        session.info[_BATCH_VIEW] = _BatchView(found, versions, since, until, rows, judged)
+
+    async def finish_batch(self, session: AsyncSession) -> None:
+        """After the batch's last message: write the judged rows `prepare_batch`'s view deferred."""
+        view: _BatchView | None = session.info.pop(_BATCH_VIEW, None)
+        if view is not None:
+            await view.flush(session)
+
     def _group_post_at(self, document: PolicyDocument) -> datetime | None:
         """C7: group posts wait for the end of quiet hours (private messages and removals do not)."""
         quiet = document.C7.quiet_hours if document.C7.enabled else None
@@ -270,31 +466,16 @@ class ContentService:
         allowed = next_allowed(now, quiet, self.timezone)
         return None if allowed == now else allowed
 
-    async def _context(
-        self, session: AsyncSession, message: ChatMessage, group: GroupSnapshot, key: str
+    def _context(
+        self, message: ChatMessage, group: GroupSnapshot, counts: Mapping[str, int]
     ) -> PolicyContext:
-        now = message.sent_at
-        windows = Windows.of(group.document)
-        counts = await repository.recent_counts(
-            session,
-            chat_id=group.facts.chat_id,
-            sender=message.sender,
-            now=now,
-            windows={
-                "messages": (windows.messages_s, None),
-                "same_text": (windows.same_text_s, f"hash:{key}"),
-                "images": (windows.images_s, "image"),
-            },
-        )
-        strikes = await repository.active_strikes(session, message.sender, now)
+        """What the policies see, without the member's strikes (added when a finding needs them)."""
         return PolicyContext(
-            now=now,
+            now=message.sent_at,
             timezone=self.timezone,
             mode=group.facts.mode,
             chat_id=group.facts.chat_id,
             exempt=message.sender in group.privileged,
-            strikes={cat: s.count for cat, s in strikes.items()},
-            last_strike_at={cat: s.last_at for cat, s in strikes.items() if s.last_at is not None},
             recent_messages=counts["messages"],
             recent=RecentActivity(
                 messages=counts["messages"], same_text=counts["same_text"], images=counts["images"]

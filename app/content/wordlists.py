@@ -6,7 +6,7 @@ anything is written; one request is one transaction.
   dropped; a word that would still match from below (a default word, or for a group a global
   one) becomes a `remove` entry of the scope.
 - A change is read by the next message judged: the service caches a scope's lists by
-  `repository.word_list_version`.
+  `repository.word_list_versions`.
 """
 
 from __future__ import annotations

@@ -139,6 +139,11 @@ def _info(group: Group) -> GroupInfo:
     )
 
 
+def info_of(group: Group) -> GroupInfo:
+    """A group row as the other domains see it (for their own queries that read the row)."""
+    return _info(group)
+
+
 async def get_group(session: AsyncSession, chat_id: str) -> GroupInfo | None:
     group = await repository.get_group(session, chat_id)
     return _info(group) if group else None
