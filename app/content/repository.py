@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,18 @@ COPY_WINDOW = timedelta(minutes=3)
 class StrikeCount:
     count: int
     last_at: datetime | None
+
+
+async def lock_member(session: AsyncSession, member: str) -> None:
+    """Judge one member's messages one transaction at a time: their strikes are read before this
+    message's strike is written, so two of their messages judged side by side would both be a
+    first offence. PostgreSQL: a lock held until the transaction ends (SQLite has one writer)."""
+    if dialect_of(session) != "postgresql":
+        return
+    digest = hashlib.blake2b(f"content-member:{member}".encode(), digest_size=8).digest()
+    await session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
+    )
 
 
 async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:

@@ -166,6 +166,7 @@ class ContentService:
         if group is None:
             log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
             return
+        await repository.lock_member(session, message.sender)
         key = text_hash(message.text)
         if await repository.copy_judged_elsewhere(
             session,
