@@ -28,6 +28,7 @@ from policies.base import (
     ChatMessage,
     GroupMode,
     MessageRecall,
+    MessageSource,
     PolicyContext,
     RecentActivity,
     Remedy,
@@ -162,7 +163,12 @@ class ContentService:
         if message.chat_id is None:
             return  # a member's single chat with the app: acknowledgements and appeals, not content
         session = ctx.session
-        group = await load_group(session, message.chat_id, self.cache)
+        # The archive names a group by its room id; the AI bot (and the app) by its chat id.
+        group = None
+        if message.source is not MessageSource.ARCHIVE:
+            group = await load_group_by_chat(session, message.chat_id, self.cache)
+        if group is None:
+            group = await load_group(session, message.chat_id, self.cache)
         if group is None:
             log_event("content.unregistered_group", level=logging.DEBUG, chat=message.chat_id)
             return

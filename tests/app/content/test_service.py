@@ -63,15 +63,17 @@ def _ctx(session: AsyncSession, db_url: str, event_id: int = 1) -> DomainContext
     )
 
 
-def _message(msg_id: str, text: str = AD, *, sender: str = "lisi", at: datetime = NOW) -> ChatMessage:
+def _message(
+    msg_id: str,
+    text: str = AD,
+    *,
+    sender: str = "lisi",
+    at: datetime = NOW,
+    source: MessageSource = MessageSource.ARCHIVE,
+    chat_id: str = CHAT,
+) -> ChatMessage:
     return ChatMessage(
-        msg_id=msg_id,
-        sender=sender,
-        sent_at=at,
-        msg_type="text",
-        text=text,
-        source=MessageSource.ARCHIVE,
-        chat_id=CHAT,
+        msg_id=msg_id, sender=sender, sent_at=at, msg_type="text", text=text, source=source, chat_id=chat_id
     )
 
 
@@ -120,3 +122,22 @@ class TestOneMemberTwoTransactions:
         found = await _violations(sessions)
         steps = [(v.message_id, v.verdict, v.offence) for v in found if v.rule_id == "C1"]
         assert sorted(steps) == [("m1", "warn", 1), ("m2", "remove", 2)]
+
+
+class TestWhichGroup:
+    async def test_the_bot_names_a_group_by_its_chat_id_the_archive_by_its_room(
+        self, db_url: str, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """A group whose archive room id is not its chat id (API.md: `archive_room_id`): the AI
+        bot's callback carries the chat id, the archive the room id; both are judged in it."""
+        await _register(sessions, archive_room_id="wrArchiveRoom01")
+        service = _service()
+        async with session_scope(sessions) as s:
+            bot = _message("0123456789abcdef0123456789abcdef", source=MessageSource.AIBOT)
+            await service.handle(bot, _ctx(s, db_url))
+        async with session_scope(sessions) as s:
+            later = NOW + timedelta(hours=1)
+            await service.handle(_message("m2", chat_id="wrArchiveRoom01", at=later), _ctx(s, db_url, 2))
+        rows = await _violations(sessions)
+        found = [(v.message_id, v.chat_id, v.offence) for v in rows if v.rule_id == "C1"]
+        assert found == [("0123456789abcdef0123456789abcdef", CHAT, 1), ("m2", CHAT, 2)]
