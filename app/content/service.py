@@ -36,7 +36,7 @@ from policies.base import (
 )
 from policies.content.quiet_hours import next_allowed
 from policies.content.vocabulary import WordList
-from policies.document import PolicyDocument, load_preset, parse_document
+from policies.document import PolicyDocument, effective_mode, load_preset, parse_document
 
 GLOBAL_SCOPE = "global"
 
@@ -337,7 +337,7 @@ class ContentService:
                 "span_end": d.span[1] if d.span else None,
                 "evidence": [list(e) for e in d.evidence],
                 "text": message.text[:8000],
-                "mode": group.facts.mode.value,
+                "mode": effective_mode(group.document, group.facts.mode).value,  # as judged
                 "exempt": d.exempt,
                 "offence": outcome.offence,
                 "actions": [],

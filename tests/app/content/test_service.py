@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.actions import ActionPlanner
 from app.content import ContentService, PolicyJudge
 from app.db import make_engine, make_sessionmaker, session_scope
-from app.models import Group, Violation
+from app.models import Action, Group, PolicyVersion, Strike, Violation
 from app.routing import DomainContext
 from app.wecom.reader import WeComReader
 from policies.base import ChatMessage, MessageSource
@@ -141,3 +141,23 @@ class TestWhichGroup:
         rows = await _violations(sessions)
         found = [(v.message_id, v.chat_id, v.offence) for v in rows if v.rule_id == "C1"]
         assert found == [("0123456789abcdef0123456789abcdef", CHAT, 1), ("m2", CHAT, 2)]
+
+
+class TestObserve:
+    async def test_a_document_that_observes_records_the_mode_it_was_judged_in(
+        self, db_url: str, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """An enforced group whose document says `mode_override: observe`: the ad is recorded
+        (no strike, no act) and the violation says it was observed, as its reason does."""
+        await _register(sessions, policy_version=1)
+        async with session_scope(sessions) as s:
+            document = {"mode_override": "observe"}
+            s.add(PolicyVersion(chat_id=CHAT, version=1, document=document, author="test", created_at=NOW))
+        async with session_scope(sessions) as s:
+            await _service().handle(_message("m1"), _ctx(s, db_url))
+        [found] = [v for v in await _violations(sessions) if v.rule_id == "C1"]
+        assert "观察模式" in found.reason and found.actions == []
+        assert found.mode == "observe"
+        async with session_scope(sessions) as s:
+            assert (await s.scalars(sa.select(Strike))).all() == []
+            assert (await s.scalars(sa.select(Action))).all() == []
