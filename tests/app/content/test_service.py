@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.actions import ActionPlanner
-from app.content import ContentService, PolicyJudge
+from app.content.judging import PolicyJudge
+from app.content.service import ContentService
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.models import Action, Group, PolicyVersion, Strike, Violation
 from app.routing import DomainContext
