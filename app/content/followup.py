@@ -18,7 +18,8 @@ from app.db import session_scope
 from app.groups import service as groups
 from app.logs import log_event
 from app.models import ActionKind
-from policies.base import is_external
+from policies.base import GroupMode, is_external
+from policies.document import effective_mode, parse_document
 
 FOLLOWUP_KIND = "content-advice-followup"
 FOLLOWUP_AT = time(10, 0)  # local time: after the morning's audits, during working hours
@@ -51,7 +52,7 @@ class AdviceFollowUp:
                     if group
                     else []
                 )
-                if not group or not people:
+                if not group or not people or await self._observed(session, group):
                     continue
                 text = render(
                     "advise_followup",
@@ -76,3 +77,10 @@ class AdviceFollowUp:
                 )
                 planned += action.new
         log_event("content.advice_followup", day=local_date.isoformat(), planned=planned)
+
+    @staticmethod
+    async def _observed(session: AsyncSession, group: groups.GroupInfo) -> bool:
+        """Observe mode (the group's, or its document's `mode_override`) acts on nothing: advice
+        given before the switch stays open for an admin, its owner is not messaged again."""
+        document = parse_document(await groups.active_policy(session, group.chat_id) or {})
+        return effective_mode(document, group.mode) is GroupMode.OBSERVE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,18 @@ COPY_WINDOW = timedelta(minutes=3)
 class StrikeCount:
     count: int
     last_at: datetime | None
+
+
+async def lock_member(session: AsyncSession, member: str) -> None:
+    """Judge one member's messages one transaction at a time: their strikes are read before this
+    message's strike is written, so two of their messages judged side by side would both be a
+    first offence. PostgreSQL: a lock held until the transaction ends (SQLite has one writer)."""
+    if dialect_of(session) != "postgresql":
+        return
+    digest = hashlib.blake2b(f"content-member:{member}".encode(), digest_size=8).digest()
+    await session.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
+    )
 
 
 async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | None:
@@ -124,6 +137,7 @@ async def message_inputs(
     source: str,
     now: datetime,
     windows: dict[str, tuple[int, str | None]],
+    by_chat: bool = False,
 ) -> MessageInputs | None:
     """The registered group of an archive room (or a chat), the versions of the global and the
     group's word lists, and `recent_activity` over `windows` (the group's counting windows, as
@@ -152,7 +166,15 @@ async def message_inputs(
         elif kind is not None:
             where.append(j.msg_type == kind)
         columns.append(_count_where(*where))
-    row = (await session.execute(sa.select(Group, *columns).where(g.archive_room_id == room_id))).first()
+    # The archive names a group by its room id; the AI bot and the app by its chat id.
+    query = sa.select(Group, *columns)
+    if by_chat:
+        query = query.where(sa.or_(g.chat_id == room_id, g.archive_room_id == room_id)).order_by(
+            sa.case((g.chat_id == room_id, 0), else_=1)
+        )
+    else:
+        query = query.where(g.archive_room_id == room_id)
+    row = (await session.execute(query.limit(1))).first()
     if row is None:
         return None
     group, gmax, gcount, gat, cmax, ccount, cat, copies, *counts = row

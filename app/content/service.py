@@ -31,6 +31,7 @@ from policies.base import (
     ChatMessage,
     GroupMode,
     MessageRecall,
+    MessageSource,
     PolicyContext,
     RecentActivity,
     Remedy,
@@ -38,7 +39,7 @@ from policies.base import (
 )
 from policies.content.quiet_hours import next_allowed
 from policies.content.vocabulary import WordList
-from policies.document import PolicyDocument, load_preset, parse_document
+from policies.document import PolicyDocument, effective_mode, load_preset, parse_document
 
 GLOBAL_SCOPE = "global"
 
@@ -245,6 +246,9 @@ class ContentService:
         if message.chat_id is None:
             return  # a member's single chat with the app: acknowledgements and appeals, not content
         session = ctx.session
+        # One writer per member: two of their messages judged at once must not both read the
+        # strikes before either adds one (PostgreSQL; SQLite has one writer anyway).
+        await repository.lock_member(session, message.sender)
         key = text_hash(message.text)
         view: _BatchView | None = session.info.get(_BATCH_VIEW)
         if view is not None and message.chat_id in view.groups:
@@ -263,6 +267,7 @@ class ContentService:
         inputs = await repository.message_inputs(
             session,
             room_id=message.chat_id,
+            by_chat=message.source is not MessageSource.ARCHIVE,
             global_scope=GLOBAL_SCOPE,
             sender=message.sender,
             text_hash=key,
@@ -420,9 +425,10 @@ class ContentService:
         if not messages or dialect_of(session) != "sqlite":
             return
         rooms = sorted({m.chat_id for m in messages if m.chat_id is not None})
+        by_chat = {m.chat_id for m in messages if m.source is not MessageSource.ARCHIVE}
         found: dict[str, GroupSnapshot | None] = {}
         for room in rooms:
-            found[room] = await load_group(session, room, self.cache)
+            found[room] = await self._group_of(session, room, by_chat=room in by_chat)
         snapshots = [g for g in found.values() if g is not None]
         windows = [Windows.of(g.document) for g in snapshots]
         reach = max(
@@ -456,6 +462,11 @@ class ContentService:
         view: _BatchView | None = session.info.pop(_BATCH_VIEW, None)
         if view is not None:
             await view.flush(session)
+
+    async def _group_of(self, session: AsyncSession, room: str, *, by_chat: bool) -> GroupSnapshot | None:
+        """The archive names a group by its room id; the AI bot and the app by its chat id."""
+        found = await load_group_by_chat(session, room, self.cache) if by_chat else None
+        return found or await load_group(session, room, self.cache)
 
     def _group_post_at(self, document: PolicyDocument) -> datetime | None:
         """C7: group posts wait for the end of quiet hours (private messages and removals do not)."""
@@ -511,7 +522,7 @@ class ContentService:
                 "span_end": d.span[1] if d.span else None,
                 "evidence": [list(e) for e in d.evidence],
                 "text": message.text[:8000],
-                "mode": group.facts.mode.value,
+                "mode": effective_mode(group.document, group.facts.mode).value,  # as judged
                 "exempt": d.exempt,
                 "offence": outcome.offence,
                 "actions": [],

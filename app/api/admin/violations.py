@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from app.api.deps import Admin, RuntimeDep
 from app.api.pagination import MAX_ID, BeforeId, Limit, Page, page_of, split_page
@@ -81,7 +81,7 @@ async def list_violations(
     rule_id: RuleId = None,
     verdict: str | None = None,
     status: ViolationStatus | None = None,
-    since: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="ISO 8601 with its offset")] = None,
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     """Every decision that was not an allow, newest first: the rule, the verdict the ladder

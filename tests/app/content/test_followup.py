@@ -87,3 +87,15 @@ class TestAdviceFollowUp:
         assert [a.idempotency_key for a in (await _actions(sessions))[1:]] == [
             f"content:{fresh_id}:followup:2030-03-02"
         ]
+
+    async def test_a_group_switched_to_observe_gets_no_more_follow_ups(
+        self, sessions: async_sessionmaker[AsyncSession]
+    ) -> None:
+        """Observe: decide and record, act on nothing. Advice given while the group was advised
+        stays open for an admin, but its owner is no longer messaged about it."""
+        job = AdviceFollowUp(sessions, ActionPlanner(job_max_attempts=3), lambda: NOW)
+        await _advice(sessions, decided=NOW - timedelta(days=1), member="wmCustomer1")
+        async with session_scope(sessions) as s:
+            await s.execute(sa.update(Group).where(Group.chat_id == CHAT).values(mode="observe"))  # type: ignore[arg-type]
+        await job.run(date(2030, 3, 1))
+        assert await _actions(sessions) == []
