@@ -127,8 +127,13 @@ class ContentStory:
         """The violation the service recorded for this message, once its acts are finished."""
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
+            # Read whether the message was processed first: a violation is committed with it.
+            processed = self._processed(msgid)
             items = self.admin.get("/api/v1/violations", params={"limit": 50}).json()["items"]
             found: dict[str, Any] | None = next((v for v in items if v["message_id"] == msgid), None)
+            if found is None and processed:
+                self.story.fail(f"a decision on {_name(who)}'s message: judged, and no violation recorded")
+                return None
             if found is not None:
                 acts = self.actions(found["actions"])
                 if acts is not None:
@@ -141,6 +146,11 @@ class ContentStory:
             time.sleep(0.1)
         self.story.fail(f"a decision on {_name(who)}'s message: nothing recorded within {WAIT_S:.0f} s")
         return None
+
+    def _processed(self, msgid: str) -> bool:
+        """The service processed the archived message (GET /api/v1/events: its inbound event)."""
+        events = self.admin.get("/api/v1/events", params={"limit": 50}).json()["items"]
+        return any(e["dedupe_key"] == f"archive:{msgid}" and e["status"] == "processed" for e in events)
 
     def actions(self, ids: list[int]) -> list[dict[str, Any]] | None:
         """The actions with these ids, once none is planned or executing (None until then)."""
