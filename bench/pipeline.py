@@ -249,6 +249,7 @@ def serve(port: int, content: bool, cpu: int | None) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
+
         def dump() -> None:
             profiler.disable()
             profiler.dump_stats(os.environ["BENCH_CPROFILE"])

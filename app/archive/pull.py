@@ -34,7 +34,7 @@ from app.inbox import InboxRecord, store_events
 from app.jobs import ClaimedJob
 from app.logs import log_event
 from app.models import ArchiveCursor, EventSource, JobStatus, table_of
-from app.wecom.archive import MAX_LIMIT, ArchiveClient, ArchiveItem
+from app.wecom.archive import MAX_LIMIT, UNDECRYPTABLE, ArchiveClient, ArchiveItem
 from handlers.archive import archive_time, is_message
 
 ARCHIVE_PULL = "archive_pull"  # the job kind
@@ -222,6 +222,9 @@ class ArchivePuller:
         """One page in one transaction: the cursor from `seq` to the page's end, and its events."""
         records = []
         for item in items:
+            if item.message.get("action") == UNDECRYPTABLE:
+                records.append(inbox_record(item))  # kept encrypted, with the reason (never judged)
+                continue
             if not is_message(item.message):
                 continue
             at = archive_time(item.message.get("msgtime"))

@@ -63,6 +63,10 @@ class ArchiveSourceError(ArchiveError):
         super().__init__(f"{what}: errcode {errcode}")
 
 
+# The `action` of the stand-in for an item that could not be decrypted (SdkArchive.decrypt_or_keep).
+UNDECRYPTABLE = "undecryptable"
+
+
 @dataclass(frozen=True, slots=True)
 class ArchiveItem:
     seq: int
@@ -273,8 +277,33 @@ class SdkArchive:
         chatdata = getattr(data, "chatdata", None)
         if chatdata is None and isinstance(data, dict):
             chatdata = data.get("chatdata")
-        items = [self.decrypt(_as_dict(i)) for i in (chatdata or [])]
+        items = [self.decrypt_or_keep(_as_dict(i)) for i in (chatdata or [])]
         return _in_order(items, seq)
+
+    def decrypt_or_keep(self, raw: Mapping[str, Any]) -> ArchiveItem:
+        """`decrypt`, or, for an item that cannot be decrypted (a `publickey_ver` whose private key
+        is not configured, say after a key rotation), a stand-in that keeps it encrypted: one bad
+        item must not stall the archive for good, and nothing is lost (it is stored with its
+        ciphertext and the reason, and can be decrypted once the key is configured)."""
+        try:
+            return self.decrypt(raw)
+        except ArchiveError as exc:
+            seq, msgid = raw.get("seq"), raw.get("msgid")
+            if not isinstance(seq, int) or not isinstance(msgid, str) or not msgid:
+                raise
+            log_event(
+                "archive.undecryptable",
+                level=logging.WARNING,
+                seq=seq,
+                publickey_ver=raw.get("publickey_ver"),
+                error=str(exc),
+            )
+            kept = {f: raw.get(f) for f in ("publickey_ver", "encrypt_random_key", "encrypt_chat_msg")}
+            return ArchiveItem(
+                seq=seq,
+                msgid=msgid,
+                message={"msgid": msgid, "action": UNDECRYPTABLE, "error": str(exc), "encrypted": kept},
+            )
 
     def decrypt(self, raw: Mapping[str, Any]) -> ArchiveItem:
         """One encrypted item → ArchiveItem (the message decrypted)."""

@@ -22,7 +22,7 @@ from app.jobs import JOB_TABLE, ClaimedJob, JobKind
 from app.models import ArchiveCursor, InboundEvent, JobStatus, table_of, utcnow
 from app.simulator.runner import SimulatorServer
 from app.simulator.state import SimConfig
-from app.wecom.archive import SimulatorArchive
+from app.wecom.archive import UNDECRYPTABLE, SimulatorArchive
 from app.wecom.client import WeComClient
 from tests.conftest import CORP_ID
 
@@ -135,6 +135,16 @@ class TestPull:
         add_messages(env.sim, "hello")
         result = await env.puller().pull()
         assert (result.fetched, result.stored, result.seq) == (2, 1, 2)
+
+    async def test_an_undecryptable_stand_in_is_stored_and_the_cursor_moves_on(self, env: Env) -> None:
+        """SdkArchive hands over an item it could not decrypt as a stand-in (its ciphertext and
+        the reason): stored as an event (never judged), so the page is not retried for ever."""
+        stand_in = {"msgid": "bad1", "action": UNDECRYPTABLE, "error": "errcode 10007", "encrypted": {}}
+        env.sim.state.archive.append({"seq": 1, "msgid": "bad1", "publickey_ver": 9, "message": stand_in})
+        add_messages(env.sim, "hello")
+        result = await env.puller().pull()
+        assert (result.fetched, result.stored, result.seq) == (2, 2, 2)
+        assert ("archive:bad1", UNDECRYPTABLE) in {(e.dedupe_key, e.msg_type) for e in await env.events()}
 
     async def test_a_msgid_handed_out_twice_is_one_event(self, env: Env) -> None:
         add_messages(env.sim, "一次")

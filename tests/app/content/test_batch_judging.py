@@ -145,7 +145,6 @@ class TestOneBatch:
         assert ("C1", "remove") in await h.rules(second)
         await h.engine.dispose()
 
-
     async def test_a_bot_copy_is_skipped_only_within_three_minutes(self, db_url: str) -> None:
         h = await _harness(db_url)
         async with session_scope(h.sessions) as s:  # the AI bot's copy of lisi's words, judged

@@ -20,10 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from app.archive.pull import inbox_record
 from app.main import create_app
 from app.settings import ConfigError, load_settings
 from app.wecom.archive import (
     SDK_MODULE,
+    UNDECRYPTABLE,
     ArchiveError,
     ArchiveItem,
     ArchiveProtocolError,
@@ -36,6 +38,8 @@ from app.wecom.archive import (
     make_archive_client,
     unwrap_random_key,
 )
+from handlers.archive import handle_archive
+from handlers.base import UnknownEvent
 from tests.callbacks import Client
 from tests.conftest import CORP_ID, make_settings
 
@@ -224,17 +228,26 @@ class TestSdk:
         assert ("DecryptData", ("k-one", "c1")) in sdk.calls and ("DecryptData", ("k-two", "c2")) in sdk.calls
         assert archive.cursor_name == f"wecom:{CORP_ID}"
 
-    async def test_a_version_without_its_private_key(self) -> None:
+    async def test_an_item_that_cannot_be_decrypted_is_kept_encrypted_and_the_page_goes_on(self) -> None:
+        """A publickey_ver without its private key (a rotation not configured yet) must not stall
+        the archive: the item is kept with its ciphertext and the reason, its neighbours decrypt,
+        and the pull stores it as an event (never judged) so nothing is lost."""
         key = new_key()
-        item = {
-            "seq": 1,
-            "msgid": "m1",
-            "publickey_ver": 3,
-            "encrypt_random_key": wrap("k", key),
-            "encrypt_chat_msg": "c",
-        }
-        with pytest.raises(ArchiveSourceError, match="10007"):
-            await SdkArchive(FakeSdk([item], {}), {1: key}, corp_id=CORP_ID).fetch(seq=0)
+        items = [
+            {"seq": 1, "msgid": "m1", "publickey_ver": 3, "encrypt_random_key": wrap("k", key)},
+            {"seq": 2, "msgid": "m2", "publickey_ver": 1, "encrypt_random_key": wrap("k2", key)},
+        ]
+        items[0]["encrypt_chat_msg"], items[1]["encrypt_chat_msg"] = "c", "c2"
+        sdk = FakeSdk(items, {"k2": {**MESSAGE, "msgid": "m2"}})
+        first, second = await SdkArchive(sdk, {1: key}, corp_id=CORP_ID).fetch(seq=0)
+        assert first.message["action"] == UNDECRYPTABLE and "10007" in first.message["error"]
+        assert first.message["encrypted"]["encrypt_chat_msg"] == "c"
+        assert first.message["encrypted"]["publickey_ver"] == 3
+        assert second.message["msgid"] == "m2"
+        stored = inbox_record(first)
+        assert (stored.dedupe_key, stored.msg_type) == ("archive:m1", UNDECRYPTABLE)
+        record = handle_archive(json.loads(stored.payload))
+        assert isinstance(record, UnknownEvent) and record.msg_type == UNDECRYPTABLE
 
     def test_private_keys_as_json_or_a_file(self, tmp_path: Path) -> None:
         key = new_key()
