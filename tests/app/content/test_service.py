@@ -83,15 +83,25 @@ async def _violations(sessions: async_sessionmaker[AsyncSession]) -> list[Violat
         return list((await s.scalars(sa.select(Violation).order_by(Violation.id))).all())  # type: ignore[arg-type]
 
 
+@pytest.fixture
+async def pg_sessions(pg_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(pg_url)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
 class TestOneMemberTwoTransactions:
+    """PostgreSQL only: SQLite has one writer, its transactions never overlap."""
+
     async def test_the_second_of_two_messages_judged_at_once_climbs_the_ladder(
-        self, db_url: str, sessions: async_sessionmaker[AsyncSession]
+        self, pg_url: str, pg_sessions: async_sessionmaker[AsyncSession]
     ) -> None:
         """Two batches (two archive pages, a split-off event and the next batch) run side by side
         on PostgreSQL's workers: the member's second ad is their second offence, whichever
         transaction commits first; never two first warnings."""
-        if not db_url.startswith("postgresql"):
-            pytest.skip("SQLite has one writer: its transactions never overlap")
+        db_url, sessions = pg_url, pg_sessions
         await _register(sessions)
         service = _service()
         first = sessions()
