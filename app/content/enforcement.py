@@ -6,7 +6,7 @@ allows in its group (WECOM.md): an enforced group removes, an advised one advise
 | remind                | private reminder                                  | private reminder               |
 | warn / warn_apology   | private warning; robot message (masked) if a key  | same                           |
 | remove                | remove now; group notice (M8); private DM + appeal | —                             |
-| advise                | —                                                 | owner + admins told privately  |
+| advise                | —                                                 | owner + admins told; the member warned (if reachable) |
 | review                | nothing: admins see it in /violations             | same                           |
 
 Observe mode, exempt members and messages sent before the group was registered act on
@@ -147,6 +147,8 @@ def decide_acts(
         people = [p for p in dict.fromkeys([group.owner or "", *group.admins]) if p]
         if people:
             dm(people, "advise_owner", "advise")
+        if Remedy.REMIND_PRIVATELY in d.remedies:
+            dm([message.sender], "warning", "warn")  # a member of the organisation is told too
     return acts
 
 
