@@ -1,13 +1,14 @@
 """A judged message's outcome → the acts on WeCom it calls for (outbox rows), within what WeCom
 allows in its group (WECOM.md): an enforced group removes, an advised one advises its owner.
 
-| verdict (ladder step) | enforced group (kind app)                         | advised group                  |
-|-----------------------|---------------------------------------------------|--------------------------------|
-| remind                | private reminder                                  | private reminder               |
-| warn / warn_apology   | private warning; robot message (masked) if a key  | same                           |
-| remove                | remove now; group notice (M8); private DM + appeal | —                             |
-| advise                | —                                                 | owner + admins told; the member warned (if reachable) |
-| review                | nothing: admins see it in /violations             | same                           |
+| verdict (ladder step) | enforced group (kind app)                          | advised group              |
+|-----------------------|----------------------------------------------------|----------------------------|
+| remind                | private reminder                                   | private reminder           |
+| warn / warn_apology   | private warning; robot message (masked) if a key   | same                       |
+| remove                | remove now; group notice (M8); private DM + appeal | —                          |
+| advise                | —                                                  | owner + admins told; the   |
+|                       |                                                    | member warned if reachable |
+| review                | nothing: admins see it in /violations              | same                       |
 
 Observe mode, exempt members and messages sent before the group was registered act on
 nothing. Group posts wait for the end of quiet hours (C7); a removal itself does not wait.
