@@ -45,6 +45,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from bench.ingest import cpu_seconds, free_port  # the same loopback port and /proc CPU time
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -192,18 +194,6 @@ def make_messages(
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def service_env(db: Path, sim_url: str, secrets_: dict[str, str]) -> dict[str, str]:

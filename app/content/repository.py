@@ -65,8 +65,9 @@ async def claim_message(session: AsyncSession, row: dict[str, Any]) -> int | Non
 
 @dataclass(frozen=True, slots=True)
 class Recent:
-    """What the judged messages say about a new one: whether another source's copy of it was
-    judged already, and the sender's counters (`recent_counts`)."""
+    """What the judged messages say about a new one: whether another source's copy of it (the AI
+    bot's and the archive's: same member, group and canonical text within COPY_WINDOW) was judged
+    already, and the sender's counters in the group's windows."""
 
     copied: bool
     counts: dict[str, int]
@@ -82,8 +83,9 @@ async def recent_activity(
     now: datetime,
     windows: dict[str, tuple[int, str | None]],
 ) -> Recent:
-    """`copy_judged_elsewhere` and `recent_counts` in one statement (one index range scan of the
-    sender's messages in this group), for the message sent at `now`."""
+    """`Recent` in one statement (one index range scan of the sender's messages in this group),
+    for the message sent at `now`. A message counts in a window when
+    `now - window < sent_at <= now` (policies.content.flood.count_in_window)."""
     c = JUDGED.c
     copy_from, copy_to = now - COPY_WINDOW, now + COPY_WINDOW
     columns = [
@@ -224,50 +226,6 @@ async def add_judged(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Judged-message rows nothing refers to (no finding), in one statement."""
     if rows:
         await session.execute(insert_ignoring_conflicts(dialect_of(session), JUDGED), rows)
-
-
-async def copy_judged_elsewhere(
-    session: AsyncSession, *, chat_id: str, sender: str, text_hash: str, source: str, at: datetime
-) -> bool:
-    """The same words from the same member in the same group came through another source (the
-    archive and the AI bot both deliver an @-mention of the bot) and were judged already."""
-    c = JUDGED.c
-    found = await session.scalar(
-        sa.select(c.id)
-        .where(
-            c.chat_id == chat_id,
-            c.sender == sender,
-            c.text_hash == text_hash,
-            c.source != source,
-            c.sent_at.between(at - COPY_WINDOW, at + COPY_WINDOW),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def recent_counts(
-    session: AsyncSession,
-    *,
-    chat_id: str,
-    sender: str,
-    now: datetime,
-    windows: dict[str, tuple[int, str | None]],
-) -> dict[str, int]:
-    """Counters of the sender's earlier messages in this group, one per name: (window in seconds,
-    filter), the filter a msg_type, `hash:<text_hash>` or None for every message. A message
-    counts when `now - window < sent_at <= now` (policies.content.flood.count_in_window)."""
-    c = JUDGED.c
-    counts: dict[str, int] = {}
-    for name, (window_s, kind) in windows.items():
-        since = now - timedelta(seconds=window_s)
-        where = [c.chat_id == chat_id, c.sender == sender, c.sent_at > since, c.sent_at <= now]
-        if kind is not None and kind.startswith("hash:"):
-            where.append(c.text_hash == kind[5:])
-        elif kind is not None:
-            where.append(c.msg_type == kind)
-        counts[name] = int(await session.scalar(sa.select(sa.func.count()).where(*where)) or 0)
-    return counts
 
 
 async def active_strikes(session: AsyncSession, member: str, now: datetime) -> dict[str, StrikeCount]:
@@ -530,7 +488,3 @@ async def set_template(session: AsyncSession, *, name: str, body: str, actor: st
 
 async def delete_template(session: AsyncSession, *, name: str) -> None:
     await session.execute(sa.delete(TEMPLATE).where(TEMPLATE.c.name == name))
-
-
-def strike_expiry(at: datetime, ttl_s: int) -> datetime:
-    return at + timedelta(seconds=ttl_s)
